@@ -1,0 +1,18 @@
+# Production image: daphne serving HTTP and WebSocket on $PORT.
+FROM python:3.13-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=3010
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+RUN useradd --system --uid 10001 chat && chown -R chat /app
+USER chat
+
+EXPOSE 3010
+# DB_SYNC=true applies migrations at start; JWT_SECRET is required (DEBUG is off).
+CMD ["python", "manage.py", "serve"]

@@ -1,0 +1,62 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 3010
+
+.PHONY: run test lint typecheck check-python venv deps dev-deps migrate seed bench clean chromium screenshots
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "error: Python 3.12+ is required (found " + sys.version.split()[0] + "); install 3.13 or set PYTHON=python3.13")'
+
+$(VENV)/.created: | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.deps: requirements.txt $(VENV)/.created
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt requirements.txt $(VENV)/.deps
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.created
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+## run: serve on http://localhost:$(PORT) (embedded SQLite + in-memory layer unless DATABASE_URL/REDIS_URL are set)
+run: deps
+	DEBUG=$${DEBUG:-true} DB_SYNC=$${DB_SYNC:-true} DB_SEED=$${DB_SEED:-true} PORT=$(PORT) $(PY) manage.py serve
+
+## test: the whole suite (against DATABASE_URL / REDIS_URL when they are set)
+test: dev-deps chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser test (tests/browser); apt-get runs only when it is missing.
+# Where it cannot be installed the browser test is skipped and says why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: apt-get could not install chromium; the browser test will be skipped"; \
+	  else \
+	    echo "warning: /usr/bin/chromium is missing and apt-get needs root; the browser test will be skipped"; \
+	  fi; \
+	fi
+
+## screenshots: redraw docs/screenshots/ (the web client pictures in the README)
+screenshots: dev-deps chromium
+	$(PY) -m tests.browser.screenshots docs/screenshots
+
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: dev-deps
+	DEBUG=true $(VENV)/bin/mypy .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""The /api/auth endpoints: register, token, token/refresh, me, users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from accounts.auth import tokens_for
+from accounts.models import User
+from accounts.serializers import (
+    CredentialsSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    UserSearchSerializer,
+    profile,
+    user_summary,
+)
+from chat import presence
+from chat.errors import Unauthenticated
+from chatproject.api import envelope, page_body, page_request
+
+
+def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            with transaction.atomic():
+                user = serializer.save()
+        except IntegrityError:  # a concurrent registration took the name between check and insert
+            raise serializers.ValidationError({"username": ["A user with that username already exists."]}) from None
+        return envelope(
+            {"user": user_summary(user, online=()), **tokens_for(user)},
+            status_code=201,
+            message="Registered",
+        )
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def post(self, request: Request) -> Response:
+        data = _validated(CredentialsSerializer, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            raise Unauthenticated("Invalid username or password, or the account is deactivated.")
+        return envelope(tokens_for(user))  # type: ignore[arg-type]
+
+
+class TokenRefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def post(self, request: Request) -> Response:
+        data = _validated(RefreshSerializer, request.data)
+        serializer = TokenRefreshSerializer(data=data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise Unauthenticated("The refresh token is invalid, expired or already used.") from exc
+        except User.DoesNotExist as exc:
+            raise Unauthenticated("The refresh token's user no longer exists.") from exc
+        return envelope(serializer.validated_data)
+
+
+class MeView(APIView):
+    def get(self, request: Request) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        return envelope(profile(user, presence.online_among([user.pk])))
+
+
+class UsersView(APIView):
+    """Active users other than the caller, to start a chat with."""
+
+    def get(self, request: Request) -> Response:
+        page = page_request(request.query_params, default_limit=20)
+        search = _validated(UserSearchSerializer, request.query_params).get("search", "").strip()
+        me: User = request.user  # type: ignore[assignment]
+        users = User.objects.filter(is_active=True).exclude(pk=me.pk)
+        if search:
+            users = users.filter(
+                Q(username__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
+            )
+        total = users.count()
+        rows = list(users.order_by("username", "id")[page.offset : page.offset + page.limit])
+        online = presence.online_among(u.pk for u in rows)
+        return envelope(page_body("users", [user_summary(u, online) for u in rows], total, page))

@@ -1,0 +1,231 @@
+"""The one settings module: every value comes from the environment through chatproject.env.
+
+With nothing set the project runs embedded (SQLite file, in-memory channel layer, one
+process). DATABASE_URL and REDIS_URL switch it to PostgreSQL and Redis for production
+and for any number of daphne processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from chatproject.env import Env, EnvError, origin_of, parse_rate
+
+env = Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core -----------------------------------------------------------------------------
+DEBUG = env.boolean("DEBUG", False)
+PORT = env.integer("PORT", 3010, minimum=1, maximum=65535)
+
+JWT_SECRET = env.string("JWT_SECRET")
+if not JWT_SECRET:
+    if not DEBUG:
+        raise EnvError("JWT_SECRET is required when DEBUG is off (set JWT_SECRET, or DEBUG=true for local use)")
+    JWT_SECRET = "insecure-development-jwt-secret-change-me-0123456789"  # noqa: S105 - DEBUG only
+elif len(JWT_SECRET) < 32 and not DEBUG:
+    raise EnvError("JWT_SECRET must be at least 32 characters when DEBUG is off")
+
+# Django's own signing key (sessions, admin, CSRF). It is derived from JWT_SECRET unless
+# DJANGO_SECRET_KEY is given, so a deployment has one secret to manage, yet a leaked
+# Django signature never equals a JWT signature.
+SECRET_KEY = env.string("DJANGO_SECRET_KEY") or hashlib.sha256(f"django:{JWT_SECRET}".encode()).hexdigest()
+
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+FRONTEND_ORIGINS = [origin_of(url, "FRONTEND_URL") for url in env.items("FRONTEND_URL", [])]
+
+# --- Applications ---------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "channels",
+    "accounts",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "chatproject.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "chat.web.StaticFilesMiddleware",  # WhiteNoise: daphne serves /static/ (the web client) itself
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+ASGI_APPLICATION = "chatproject.asgi.application"
+WSGI_APPLICATION = None
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env.string("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL))
+    except Exception as exc:  # dj-database-url raises several types for bad URLs
+        raise EnvError(f"DATABASE_URL is not a database URL ({exc})") from exc
+    if "postgresql" in _db["ENGINE"]:
+        # psycopg 3 with Django's connection pool; the pool needs CONN_MAX_AGE = 0.
+        _db["CONN_MAX_AGE"] = 0
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.integer("DB_POOL_MIN", 2, minimum=0),
+            "max_size": env.integer("DB_POOL_MAX", 20),
+            "timeout": 10,
+        }
+else:
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the writer; IMMEDIATE avoids lock-upgrade deadlocks
+    # between threads that read and then write in one transaction.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES = {"default": _db}
+
+# --- Channel layer and Redis ----------------------------------------------------------
+REDIS_URL = env.string("REDIS_URL")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise EnvError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+REDIS_MAX_CONNECTIONS = env.integer("REDIS_MAX_CONNECTIONS", 1000)
+# Namespaces every Redis key and channel, so several deployments (or test runs) can share one Redis.
+CHANNEL_PREFIX = env.string("CHANNEL_PREFIX", "chat")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "prefix": CHANNEL_PREFIX,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10000}}}
+
+# --- Auth, JWT ------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.integer("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.integer("JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SECRET,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    # Changing a password revokes every token issued before it.
+    "CHECK_REVOKE_TOKEN": True,
+}
+
+_renderers = ["chatproject.api.JSONRenderer"]
+if DEBUG:
+    _renderers.append("rest_framework.renderers.BrowsableAPIRenderer")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": _renderers,
+    "DEFAULT_PARSER_CLASSES": ["chatproject.api.JSONParser"],
+    "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Chat limits ----------------------------------------------------------------------
+MESSAGE_RATE_LIMIT = parse_rate("MESSAGE_RATE_LIMIT", env.string("MESSAGE_RATE_LIMIT", "30/10s"))
+TYPING_INTERVAL_SECONDS = 1.0
+WS_MAX_FRAME_BYTES = 64 * 1024
+WS_AUTH_TIMEOUT_SECONDS = 10.0
+# A REST body larger than this is refused with 413 before it is parsed.
+MAX_BODY_BYTES = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# --- Start-up behaviour (manage.py serve) ---------------------------------------------
+DB_SYNC = env.boolean("DB_SYNC", False)
+DB_SEED = env.boolean("DB_SEED", False)
+
+# --- HTTP security --------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = FRONTEND_ORIGINS
+CORS_ALLOW_CREDENTIALS = False
+CSRF_TRUSTED_ORIGINS = FRONTEND_ORIGINS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.boolean("BEHIND_TLS_PROXY", False) else None
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+
+# --- Static files, i18n ---------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from each app's static/ folder, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging: one line per record, never a token or a message body ----------------------
+LOG_LEVEL = env.string("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise EnvError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "chatproject.logging.RedactSecretsFilter"}},
+    "formatters": {"json": {"()": "chatproject.logging.JSONFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}

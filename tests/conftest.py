@@ -1,0 +1,89 @@
+"""Fixtures: users, tokens, authenticated API clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from accounts.auth import tokens_for
+from accounts.models import User
+from chat import presence
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_presence() -> Iterator[None]:
+    presence.store().clear()
+    yield
+    presence.store().clear()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str | None = None, **fields: Any) -> User:
+        name = username or f"user{next(_counter)}"
+        password = fields.pop("password", "a-strong-pass-123")
+        return User.objects.create_user(username=name, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("alice", first_name="Alice", email="alice@example.com")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("bob", first_name="Bob")
+
+
+@pytest.fixture
+def carol(make_user: Callable[..., User]) -> User:
+    return make_user("carol", first_name="Carol")
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    def make(user: User) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def as_alice(client_for: Callable[[User], APIClient], alice: User) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def as_bob(client_for: Callable[[User], APIClient], bob: User) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """On SQLite, test in a file of this run's own rather than Django's shared-cache in-memory
+    database: there a second writing thread fails at once ("database table is locked") instead
+    of waiting, so the concurrency tests could not run. PostgreSQL is left as configured."""
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
