@@ -1,0 +1,127 @@
+"""The /api/chat endpoints: thin views that parse, call a service or selector, and wrap the envelope."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.serializers import user_summary
+from chat import selectors, services
+from chat.errors import Invalid
+from chat.selectors import Cursor, CursorPage, Page
+from chat.serializers import conversations_body, message_body, messages_body, online_for, other_participant
+from chat.validation import MAX_ID, parse_send
+from chatproject.api import PageRequest, envelope, page_body, page_request
+
+_MESSAGE_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _caller(request: Request) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _cursor(query: Mapping[str, str]) -> Cursor | None:
+    """`?before=<id>` or `?after=<id>`; both, or either with `page`, is a 400."""
+    values: dict[str, int] = {}
+    for name in ("before", "after"):
+        raw = query.get(name)
+        if raw is None:
+            continue
+        # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits, and int()
+        # of thousands of digits raises.
+        if not _MESSAGE_ID.fullmatch(raw) or int(raw) > MAX_ID:
+            raise Invalid.field(name, "Must be a message id (a positive integer).")
+        values[name] = int(raw)
+    if not values:
+        return None
+    if len(values) == 2:
+        raise Invalid.field("before", "Use either before or after, not both.")
+    if "page" in query:
+        raise Invalid.field("page", "page cannot be combined with a before/after cursor.")
+    return Cursor(**values)
+
+
+def _message_page(result: Page | CursorPage, page: PageRequest) -> dict[str, Any]:
+    items = messages_body(result.items)
+    if isinstance(result, CursorPage):
+        return {"messages": items, "limit": page.limit, "hasMore": result.has_more}
+    return page_body("messages", items, result.total, page)
+
+
+class SendView(APIView):
+    def post(self, request: Request) -> Response:
+        result = services.send_message(_caller(request), parse_send(request.data))
+        message = result.message
+        body = message_body(message, online_for([message.sender, message.receiver]))
+        if result.created:
+            return envelope(body, status_code=201, message="Message sent")
+        return envelope(body, message="Message already sent")
+
+
+class ConversationsView(APIView):
+    def get(self, request: Request) -> Response:
+        page = page_request(request.query_params, default_limit=20)
+        result = selectors.conversations_for(_caller(request), page)
+        return envelope(page_body("conversations", conversations_body(result.items), result.total, page))
+
+
+class MessagesView(APIView):
+    def get(self, request: Request, conversation_id: int) -> Response:
+        page = page_request(request.query_params, default_limit=50)
+        cursor = _cursor(request.query_params)
+        result = selectors.messages_in(_caller(request), conversation_id, page, cursor)
+        return envelope(_message_page(result, page))
+
+
+class SearchView(APIView):
+    def get(self, request: Request, conversation_id: int) -> Response:
+        page = page_request(request.query_params, default_limit=50)
+        cursor = _cursor(request.query_params)
+        term = request.query_params.get("q", "")
+        result = selectors.search(_caller(request), conversation_id, term, page, cursor)
+        return envelope(_message_page(result, page))
+
+
+class ReadView(APIView):
+    def put(self, request: Request, conversation_id: int) -> Response:
+        result = services.mark_read(_caller(request), conversation_id)
+        return envelope({"updated": result.updated})
+
+
+class UnreadCountView(APIView):
+    def get(self, request: Request) -> Response:
+        return envelope({"unreadCount": selectors.unread_count(_caller(request))})
+
+
+class UnreadView(APIView):
+    def get(self, request: Request) -> Response:
+        user = _caller(request)
+        rows = selectors.unread_by_conversation(user)
+        others = [other_participant(row.conversation, user.pk) for row in rows]
+        online = online_for(others)
+        return envelope(
+            {
+                "conversations": [
+                    {
+                        "conversation_id": row.conversation.pk,
+                        "unread_count": row.unread_count,
+                        "other_participant": user_summary(other, online),
+                        "last_message": row.conversation.last_message,
+                        "last_message_at": row.conversation.last_message_at,
+                    }
+                    for row, other in zip(rows, others, strict=True)
+                ]
+            }
+        )
+
+
+class MessageView(APIView):
+    def delete(self, request: Request, message_id: int) -> Response:
+        message = services.delete_message(_caller(request), message_id)
+        return envelope({"id": message.pk, "conversation_id": message.conversation_id}, message="Message deleted")

@@ -1,0 +1,111 @@
+"""Conversations between two users and the messages in them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+PREVIEW_LENGTH = 255
+
+
+class Conversation(models.Model):
+    """One per pair of users; participant_1 always has the smaller id.
+
+    `last_seq` is the counter behind Message.seq: a send increments it while holding this
+    row's lock, which makes seq gap-free and message ids follow commit order.
+    """
+
+    # No single-column indexes on the participants: conversation_pair_unique / conv_p1_recent lead
+    # with participant_1 and conv_p2_recent with participant_2. A redundant smaller index is
+    # what PostgreSQL would pick instead of the recency ones, and it costs every insert.
+    participant_1 = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    participant_2 = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    last_message = models.CharField(max_length=PREVIEW_LENGTH, null=True, blank=True)  # noqa: DJ001 - null is the contract
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant_1", "participant_2"], name="conversation_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(participant_1__lt=F("participant_2")), name="conversation_participants_ordered"
+            ),
+        ]
+        indexes = [
+            # The conversation list: a user's conversations, newest activity first. last_message_at
+            # is never null once a conversation exists (a send creates it; with every message
+            # deleted it falls back to created_at), so no NULLS ordering is needed.
+            models.Index(F("participant_1"), F("last_message_at").desc(), F("id").desc(), name="conv_p1_recent"),
+            models.Index(F("participant_2"), F("last_message_at").desc(), F("id").desc(), name="conv_p2_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.participant_1_id} ↔ {self.participant_2_id})"
+
+    def has_participant(self, user_id: int) -> bool:
+        return user_id in (self.participant_1_id, self.participant_2_id)
+
+    def other_participant_id(self, user_id: int) -> int:
+        return self.participant_2_id if user_id == self.participant_1_id else self.participant_1_id
+
+
+class VisibleMessageManager(models.Manager["Message"]):
+    """Messages that are not soft-deleted: what every list, search and count sees."""
+
+    def get_queryset(self) -> models.QuerySet[Message]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Message(models.Model):
+    # Indexed by msg_conversation_id (conversation, id), which also orders history; see Conversation.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    receiver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    content = models.TextField()
+    attachment_url = models.CharField(max_length=2048, null=True, blank=True)  # noqa: DJ001 - null is the contract
+    is_read = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # null, not "", so the partial unique constraint ignores messages without one.
+    client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    deleted_at = models.DateTimeField(null=True, blank=True, db_column="deletedAt")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VisibleMessageManager()
+    all_objects = models.Manager()  # noqa: DJ012 - includes soft-deleted rows (admin, purge)
+
+    class Meta:
+        base_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_conversation_seq_unique"),
+            models.UniqueConstraint(
+                fields=["sender", "client_message_id"],
+                condition=Q(client_message_id__isnull=False),
+                name="message_sender_client_id_unique",
+            ),
+        ]
+        indexes = [
+            # History and cursors: a conversation's messages in id order.
+            models.Index(fields=["conversation", "id"], name="msg_conversation_id"),
+            # Unread counts: only unread, visible rows are indexed (partial on PostgreSQL and SQLite).
+            models.Index(
+                fields=["receiver", "conversation"],
+                condition=Q(is_read=False, deleted_at__isnull=True),
+                name="msg_unread_by_receiver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} (#{self.seq} in {self.conversation_id})"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -1,0 +1,277 @@
+"""Every write of the chat: send, mark read, delete, get-or-create a conversation.
+
+REST views and the WebSocket consumer both call these functions, so membership checks,
+validation, rate limits and event publishing happen in one place. Each public function is
+one transaction; events go out through chat.events only after it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from chat import events, presence, ratelimit
+from chat.errors import Forbidden, Invalid, NotFound
+from chat.models import PREVIEW_LENGTH, Conversation, Message
+from chat.validation import MAX_ID, SendRequest
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool  # False when a retried clientMessageId returned the first message
+
+
+def ordered_pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _active_user(user_id: int) -> User:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def get_or_create_conversation(user: User, other_id: int) -> Conversation:
+    """The one conversation of this pair, created if needed; safe under concurrent callers.
+
+    Concurrent first messages both try `INSERT ... ON CONFLICT DO NOTHING`; the unique
+    constraint lets exactly one row in, and both then read that row.
+    """
+    if other_id == user.pk:
+        raise Invalid.field("receiverId", "You cannot start a conversation with yourself.")
+    _active_user(other_id)
+    p1, p2 = ordered_pair(user.pk, other_id)
+    conversation = Conversation.objects.filter(participant_1_id=p1, participant_2_id=p2).first()
+    if conversation is None:
+        now = timezone.now()
+        Conversation.objects.bulk_create(
+            [Conversation(participant_1_id=p1, participant_2_id=p2, last_message_at=now)], ignore_conflicts=True
+        )
+        conversation = Conversation.objects.get(participant_1_id=p1, participant_2_id=p2)
+    return conversation
+
+
+_BUMP_SQL = """
+UPDATE chat_conversation
+   SET last_seq = last_seq + 1, last_message = %s, last_message_at = %s, updated_at = %s
+ WHERE participant_1_id = %s AND participant_2_id = %s
+RETURNING id, last_seq
+"""
+
+
+def _bump_conversation(p1: int, p2: int, preview: str, now: datetime) -> tuple[int, int] | None:
+    """Lock the pair's conversation row, take the next seq and set the preview, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BUMP_SQL, [preview, now, now, p1, p2])
+        row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+def _existing_send(sender: User, client_message_id: str | None) -> Message | None:
+    if client_message_id is None:
+        return None
+    return (
+        Message.all_objects.select_related("sender", "receiver")
+        .filter(sender=sender, client_message_id=client_message_id)
+        .first()
+    )
+
+
+def send_message(sender: User, request: SendRequest) -> SendResult:
+    """Store a message and publish it after commit.
+
+    One transaction: lock the conversation row while taking the next seq and updating the
+    preview, then insert. Because the row lock is held from before the insert takes its id
+    until commit, ids within a conversation follow commit order and seq has no gaps.
+    """
+    if request.receiver_id == sender.pk:
+        raise Invalid.field("receiverId", "You cannot send a message to yourself.")
+    existing = _existing_send(sender, request.client_message_id)
+    if existing is not None:
+        return SendResult(existing, created=False)
+    receiver = _active_user(request.receiver_id)
+    p1, p2 = ordered_pair(sender.pk, receiver.pk)
+    if request.conversation_id is not None:
+        conversation = Conversation.objects.filter(pk=request.conversation_id).first()
+        if conversation is None or not conversation.has_participant(sender.pk):
+            raise NotFound("No such conversation.")
+        if (conversation.participant_1_id, conversation.participant_2_id) != (p1, p2):
+            raise Invalid.field("conversationId", "This conversation is not with receiverId.")
+    ratelimit.check_message_rate(sender.pk)
+
+    now = timezone.now()
+    preview = request.content[:PREVIEW_LENGTH]
+    try:
+        with transaction.atomic():
+            bumped = _bump_conversation(p1, p2, preview, now)
+            if bumped is None:
+                Conversation.objects.bulk_create(
+                    [Conversation(participant_1_id=p1, participant_2_id=p2, last_message_at=now)],
+                    ignore_conflicts=True,
+                )
+                bumped = _bump_conversation(p1, p2, preview, now)
+                assert bumped is not None
+            conversation_id, seq = bumped
+            message = Message.objects.create(
+                conversation_id=conversation_id,
+                sender=sender,
+                receiver=receiver,
+                seq=seq,
+                content=request.content,
+                attachment_url=request.attachment_url,
+                client_message_id=request.client_message_id,
+                created_at=now,
+            )
+            events.message_created_after_commit(message)
+    except IntegrityError:
+        # A concurrent retry with the same clientMessageId committed first; ours rolled back
+        # whole (seq included), so return the stored one.
+        existing = _existing_send(sender, request.client_message_id)
+        if existing is None:
+            raise
+        return SendResult(existing, created=False)
+    return SendResult(message, created=True)
+
+
+def conversation_of_participant(user: User, conversation_id: int, *, lock: bool = False) -> Conversation:
+    """The conversation if `user` takes part in it; NotFound otherwise, so ids cannot be probed."""
+    if not 0 < conversation_id <= MAX_ID:
+        raise NotFound("No such conversation.")
+    query = Conversation.objects.filter(pk=conversation_id)
+    if lock:
+        query = query.select_for_update()
+    conversation = query.first()
+    if conversation is None or not conversation.has_participant(user.pk):
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    conversation_id: int
+    updated: int
+    read_at: datetime
+    up_to_message_id: int | None
+
+
+def mark_read(user: User, conversation_id: int) -> ReadResult:
+    """Mark every visible message sent to `user` in the conversation as read."""
+    conversation = conversation_of_participant(user, conversation_id)
+    now = timezone.now()
+    with transaction.atomic():
+        unread = Message.objects.filter(conversation_id=conversation.pk, receiver=user, is_read=False)
+        newest = unread.order_by("-id").values_list("id", flat=True).first()
+        updated = 0
+        if newest is not None:
+            updated = unread.filter(id__lte=newest).update(is_read=True, read_at=now, updated_at=now)
+            events.messages_read_after_commit(
+                conversation.pk, user.pk, conversation.other_participant_id(user.pk), now, newest
+            )
+    return ReadResult(conversation.pk, updated, now, newest)
+
+
+def delete_message(user: User, message_id: int) -> Message:
+    """Soft-delete a message; only its sender may. The preview falls back to the newest one left."""
+    message = (
+        Message.objects.select_related("conversation").filter(pk=message_id).first() if message_id <= MAX_ID else None
+    )
+    if message is None or not message.conversation.has_participant(user.pk):
+        raise NotFound("No such message.")
+    if message.sender_id != user.pk:
+        raise Forbidden("Only the sender may delete a message.")
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
+        deleted = Message.objects.filter(pk=message.pk).update(deleted_at=now, updated_at=now)
+        if not deleted:  # a concurrent delete won
+            raise NotFound("No such message.")
+        _refresh_preview(conversation)
+        message.deleted_at = now
+        events.message_deleted_after_commit(message)
+    return message
+
+
+def _refresh_preview(conversation: Conversation) -> None:
+    """Point the preview at the newest visible message; with none left, no text and the creation time.
+
+    The caller holds the conversation's row lock.
+    """
+    newest = Message.objects.filter(conversation_id=conversation.pk).order_by("-id").first()
+    conversation.last_message = newest.content[:PREVIEW_LENGTH] if newest else None
+    conversation.last_message_at = newest.created_at if newest else conversation.created_at
+    conversation.save(update_fields=["last_message", "last_message_at", "updated_at"])
+
+
+def moderate_messages(message_ids: Iterable[int], *, deleted: bool) -> int:
+    """Staff moderation (the admin): soft-delete (`deleted=True`) or restore messages of anyone.
+
+    The same rules as a sender's delete: each touched conversation is locked (in id order, so two
+    moderators cannot deadlock) and its preview recomputed, and deletions are published after
+    commit. Restoring publishes nothing (the contract has no such event); clients see the message
+    again on their next read. Returns how many messages changed state.
+    """
+    ids = [int(i) for i in message_ids]
+    now = timezone.now()
+    with transaction.atomic():
+        conversation_ids = set(
+            Message.all_objects.filter(pk__in=ids, deleted_at__isnull=deleted).values_list("conversation_id", flat=True)
+        )
+        conversations = list(Conversation.objects.select_for_update().filter(pk__in=conversation_ids).order_by("pk"))
+        # Re-read under the locks: a sender's delete may have changed a row since the first read.
+        changing = list(
+            Message.all_objects.filter(pk__in=ids, deleted_at__isnull=deleted, conversation_id__in=conversation_ids)
+        )
+        Message.all_objects.filter(pk__in=[m.pk for m in changing]).update(
+            deleted_at=now if deleted else None, updated_at=now
+        )
+        for conversation in conversations:
+            _refresh_preview(conversation)
+        if deleted:
+            for message in changing:
+                events.message_deleted_after_commit(message)
+    return len(changing)
+
+
+# --- Sockets: presence and rooms -----------------------------------------------------------
+
+
+def socket_opened(user: User, channel_name: str) -> None:
+    """Record a socket; on the user's first one, tell everyone who shares a conversation."""
+    if presence.socket_connected(user.pk, channel_name):
+        events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
+
+
+def socket_closed(user: User, channel_name: str, conversation_ids: list[int]) -> None:
+    """Forget a socket and its rooms; on the user's last one, store last_seen_at and tell partners."""
+    for conversation_id in conversation_ids:
+        presence.room_left(conversation_id, user.pk, channel_name)
+    if presence.socket_disconnected(user.pk, channel_name):
+        now = timezone.now()
+        User.objects.filter(pk=user.pk).update(last_seen_at=now)
+        events.presence_changed(user.pk, False, now, partner_ids(user.pk))
+
+
+def join_room(user: User, conversation_id: int, channel_name: str) -> Conversation:
+    conversation = conversation_of_participant(user, conversation_id)
+    presence.room_joined(conversation.pk, user.pk, channel_name)
+    return conversation
+
+
+def leave_room(user: User, conversation_id: int, channel_name: str) -> None:
+    presence.room_left(conversation_id, user.pk, channel_name)
+
+
+def partner_ids(user_id: int) -> list[int]:
+    """Ids of everyone who shares a conversation with the user (presence recipients)."""
+    rows = Conversation.objects.filter(Q(participant_1_id=user_id) | Q(participant_2_id=user_id)).values_list(
+        "participant_1_id", "participant_2_id"
+    )
+    return [p2 if p1 == user_id else p1 for p1, p2 in rows]

@@ -1,0 +1,131 @@
+"""Input validation shared by the REST views and the WebSocket consumer.
+
+Both edges receive the same camelCase fields, so one set of rules decides what is valid
+and names the offending field the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from chat.errors import Invalid
+
+MAX_CONTENT_LENGTH = 10_000
+MAX_URL_LENGTH = 2_048
+MAX_CLIENT_ID_LENGTH = 64
+MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    receiver_id: int
+    content: str
+    attachment_url: str | None = None
+    client_message_id: str | None = None
+    conversation_id: int | None = None
+
+
+def require_mapping(data: Any, what: str = "body") -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise Invalid(
+            f"The {what} must be a JSON object.", errors={"non_field_errors": [f"Expected a JSON object as {what}."]}
+        )
+    return data
+
+
+def object_id(data: Mapping[str, Any], name: str, *, required: bool = True) -> int | None:
+    """A positive integer id; JSON booleans and strings are refused rather than coerced."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise Invalid.field(name, "This field is required.")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise Invalid.field(name, "Must be a positive integer id.")
+    return value
+
+
+def _storable(name: str, value: str) -> None:
+    """Text the database can hold: no NUL (PostgreSQL refuses it) and no lone surrogates
+    (JSON's `"\\ud800"` decodes to one, and UTF-8 cannot encode it)."""
+    if "\x00" in value:
+        raise Invalid.field(name, "Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid.field(name, "Must be valid Unicode text (no unpaired surrogates).") from None
+
+
+def _content(data: Mapping[str, Any]) -> str:
+    value = data.get("content")
+    if value is None:
+        raise Invalid.field("content", "This field is required.")
+    if not isinstance(value, str):
+        raise Invalid.field("content", "Must be a string.")
+    if not value.strip():
+        raise Invalid.field("content", "Must not be blank.")
+    if len(value) > MAX_CONTENT_LENGTH:
+        raise Invalid.field("content", f"Must be at most {MAX_CONTENT_LENGTH} characters.")
+    _storable("content", value)
+    return value
+
+
+def _attachment_url(data: Mapping[str, Any]) -> str | None:
+    value = data.get("attachmentUrl")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid.field("attachmentUrl", "Must be a string URL or null.")
+    if len(value) > MAX_URL_LENGTH:
+        raise Invalid.field("attachmentUrl", f"Must be at most {MAX_URL_LENGTH} characters.")
+    _storable("attachmentUrl", value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in {"http", "https"}
+        or not parts.netloc
+        or any(c.isspace() for c in value)
+    ):
+        raise Invalid.field("attachmentUrl", "Must be an http or https URL.")
+    return value
+
+
+def _client_message_id(data: Mapping[str, Any]) -> str | None:
+    value = data.get("clientMessageId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_CLIENT_ID_LENGTH:
+        raise Invalid.field(
+            "clientMessageId", f"Must be a non-empty string of at most {MAX_CLIENT_ID_LENGTH} characters."
+        )
+    _storable("clientMessageId", value)
+    return value
+
+
+def parse_send(data: Any) -> SendRequest:
+    """Validate a send body (REST) or `send_message` data (socket)."""
+    body = require_mapping(data)
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    fields = {
+        "receiver_id": lambda: object_id(body, "receiverId"),
+        "content": lambda: _content(body),
+        "attachment_url": lambda: _attachment_url(body),
+        "client_message_id": lambda: _client_message_id(body),
+        "conversation_id": lambda: object_id(body, "conversationId", required=False),
+    }
+    for attribute, parse in fields.items():
+        try:
+            values[attribute] = parse()
+        except Invalid as exc:
+            errors.update(exc.errors or {})
+    if errors:
+        name, problems = next(iter(errors.items()))
+        raise Invalid(f"{name}: {problems[0]}", errors=errors)
+    return SendRequest(**values)

@@ -1,0 +1,251 @@
+"""Sends racing each other in real threads and transactions: one conversation, gap-free seq,
+id order equal to commit order, cursors that never skip, idempotency under retries.
+
+These need a database that lets several connections write concurrently and makes them wait for
+each other's locks: PostgreSQL (CI), or an SQLite file (tests/conftest.py gives each local run
+one). Django's default in-memory SQLite test database is one shared cache in which a second
+writer fails at once ("database table is locked"), so there they skip.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from accounts.models import User
+from chat import selectors, services
+from chat.models import Conversation, Message
+from chat.selectors import Cursor
+from chat.validation import SendRequest
+from chatproject.api import PageRequest
+from chatproject.env import RateLimit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _concurrent_writers(settings: Any) -> None:
+    """Skip on in-memory SQLite (decided here, once the test database is in place); no rate limit."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("in-memory SQLite fails a second writer at once instead of making it wait")
+    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+
+
+def in_threads[T](count: int, work: Callable[[int], T], timeout: float = 30.0) -> list[T]:
+    """Run `work(0..count-1)` in threads released together; re-raise the first failure."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout)
+            results[index] = work(index)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def send(sender: User, receiver: User, content: str = "hi", **fields: Any) -> services.SendResult:
+    return services.send_message(sender, SendRequest(receiver_id=receiver.pk, content=content, **fields))
+
+
+def test_racing_first_messages_create_exactly_one_conversation(alice: User, bob: User) -> None:
+    def first_message(i: int) -> int:
+        sender, receiver = (alice, bob) if i % 2 else (bob, alice)
+        return send(sender, receiver, f"first {i}").message.conversation_id
+
+    conversation_ids = in_threads(12, first_message)
+    assert Conversation.objects.count() == 1
+    assert set(conversation_ids) == {Conversation.objects.get().pk}
+    assert Message.objects.count() == 12
+
+
+def test_racing_get_or_create_returns_the_same_conversation(alice: User, bob: User) -> None:
+    def get_or_create(i: int) -> int:
+        me, other = (alice, bob) if i % 2 else (bob, alice)
+        return services.get_or_create_conversation(me, other.pk).pk
+
+    assert len(set(in_threads(12, get_or_create))) == 1
+    assert Conversation.objects.count() == 1
+
+
+def test_concurrent_senders_get_seq_1_to_n_without_gaps(alice: User, bob: User) -> None:
+    per_thread = 8
+
+    def burst(i: int) -> None:
+        sender, receiver = (alice, bob) if i % 2 else (bob, alice)
+        for n in range(per_thread):
+            send(sender, receiver, f"{i}.{n}")
+
+    in_threads(6, burst)
+    seqs = sorted(Message.objects.values_list("seq", flat=True))
+    assert seqs == list(range(1, 6 * per_thread + 1))
+    assert Conversation.objects.get().last_seq == 6 * per_thread
+
+
+def test_concurrent_senders_get_ids_in_the_same_order_as_seq(alice: User, bob: User) -> None:
+    def burst(i: int) -> None:
+        sender, receiver = (alice, bob) if i % 2 else (bob, alice)
+        for n in range(8):
+            send(sender, receiver, f"{i}.{n}")
+
+    in_threads(6, burst)
+    by_id = list(Message.objects.order_by("id").values_list("seq", flat=True))
+    assert by_id == sorted(by_id)
+
+
+def test_the_preview_is_the_message_with_the_highest_seq_after_a_race(alice: User, bob: User) -> None:
+    in_threads(8, lambda i: send(alice, bob, f"message {i}"))
+    newest = Message.objects.order_by("-seq").first()
+    assert newest is not None
+    assert Conversation.objects.get().last_message == newest.content
+
+
+def test_the_same_client_message_id_sent_concurrently_is_stored_once(alice: User, bob: User) -> None:
+    results = in_threads(8, lambda i: send(alice, bob, "only once", client_message_id="retry-me"))
+    assert Message.objects.count() == 1
+    assert {r.message.pk for r in results} == {Message.objects.get().pk}
+    assert [r.created for r in results].count(True) == 1
+
+
+def test_a_lost_idempotent_race_leaves_no_gap_in_seq(alice: User, bob: User) -> None:
+    in_threads(6, lambda i: send(alice, bob, "dup", client_message_id="same"))
+    assert send(alice, bob, "next").message.seq == 2
+    assert Conversation.objects.get().last_seq == 2
+
+
+@pytest.fixture
+def already_read(alice: User, bob: User) -> Message:
+    return send(alice, bob, "already read").message
+
+
+@pytest.fixture
+def held_send(alice: User, bob: User, already_read: Message) -> Iterator[tuple[threading.Event, list[Message]]]:
+    """A send whose transaction has inserted its message (lock held, id taken) but not committed.
+
+    Yields (release, holder): setting `release` lets it commit; `holder[0]` is its message.
+    """
+    inserted, release = threading.Event(), threading.Event()
+    holder: list[Message] = []
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                holder.append(send(alice, bob, "committed late").message)
+                inserted.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert inserted.wait(20), "the held send never inserted"
+    yield release, holder
+    release.set()
+    thread.join(20)
+
+
+def start_send(sender: User, receiver: User, content: str) -> tuple[threading.Thread, list[Message]]:
+    """Start a send in a thread; its message appears in the returned list once it commits."""
+    sent: list[Message] = []
+
+    def run() -> None:
+        try:
+            sent.append(send(sender, receiver, content).message)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, sent
+
+
+def test_a_send_waits_for_the_conversation_lock_of_an_uncommitted_send(
+    alice: User, bob: User, held_send: tuple[threading.Event, list[Message]]
+) -> None:
+    release, _ = held_send
+    thread, sent = start_send(bob, alice, "sent while locked")
+    time.sleep(0.3)
+    assert sent == [], "the second send did not wait for the conversation lock"
+    release.set()
+    thread.join(20)
+    assert len(sent) == 1
+
+
+def test_a_cursor_read_never_skips_a_message_that_commits_late(
+    alice: User, bob: User, already_read: Message, held_send: tuple[threading.Event, list[Message]]
+) -> None:
+    """The hazard: A takes id 10, B takes id 11 and commits, a reader sees 11 and asks after=11,
+    then A commits 10 and is never fetched. The conversation lock makes B wait for A before it
+    takes an id, so a reader polling `after=<last id seen>` meanwhile sees neither, then both."""
+    release, late = held_send
+    thread, waiting = start_send(bob, alice, "sent while locked")
+    time.sleep(0.3)
+    received: list[Message] = []
+    page = PageRequest(page=1, limit=50)
+
+    def poll() -> None:
+        last = received[-1].pk if received else already_read.pk
+        result = selectors.messages_in(alice, already_read.conversation_id, page, Cursor(after=last))
+        received.extend(result.items)
+
+    poll()  # while A holds the lock: B is waiting, so nothing is visible yet
+    release.set()
+    thread.join(20)
+    poll()
+    assert [m.content for m in received] == ["committed late", "sent while locked"]
+    assert late[0].pk < waiting[0].pk
+    assert (late[0].seq, waiting[0].seq) == (2, 3)
+
+
+def test_a_reader_polling_after_its_last_id_during_a_burst_sees_every_message_in_order(alice: User, bob: User) -> None:
+    conversation_id = send(alice, bob, "start").message.conversation_id
+    writers, per_writer = 4, 15
+    finished = threading.Event()
+    received: list[int] = []
+
+    def write(i: int) -> None:
+        sender, receiver = (alice, bob) if i % 2 else (bob, alice)
+        for n in range(per_writer):
+            send(sender, receiver, f"{i}.{n}")
+
+    def read() -> None:
+        last = Message.objects.get(seq=1).pk
+        page = PageRequest(page=1, limit=7)
+        try:
+            while True:
+                done = finished.is_set()  # read once more after the writers finish
+                result = selectors.messages_in(alice, conversation_id, page, Cursor(after=last))
+                for message in result.items:
+                    received.append(message.seq)
+                    last = message.pk
+                if done and not result.items:
+                    return
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        in_threads(writers, write)
+    finally:
+        finished.set()
+        reader.join(30)
+    assert received == list(range(2, writers * per_writer + 2))
