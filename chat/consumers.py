@@ -1,0 +1,347 @@
+"""The WebSocket consumer at /ws/chat/: JSON event frames in, acks, errors and events out.
+
+Thin by design: each client frame is parsed by chat.protocol, handled by one call into
+chat.services in a worker thread, and answered with `ack` or `error`. Server events
+arrive from the channel layer as `chat.event` messages and are forwarded as frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from asgiref.sync import SyncToAsync
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.auth import SocketIdentity, identity_from_access_token
+from accounts.models import User
+from chat import events, presence, ratelimit, services
+from chat.errors import ChatError, Forbidden, Invalid, Unauthenticated
+from chat.protocol import FrameError, encode, parse_frame
+from chat.validation import object_id, parse_send
+
+logger = logging.getLogger("chat.socket")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_BIG = 1009
+
+# Events about a user that the user's own sockets should not see (typing never echoes).
+_NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
+# Events sent both to a room and to personal rooms: a socket in the room takes the room copy.
+_ROOM_FIRST = frozenset({"messages_read", "message_deleted", "message_notification"})
+
+
+def in_thread(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Run a blocking service call in the worker pool, closing stale DB connections around it.
+
+    thread_sensitive=False lets frames of different sockets run in parallel on the pool
+    instead of queueing on one thread (the default), which the connection pool can serve.
+    """
+    from channels.db import close_old_connections
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return SyncToAsync(wrapped, thread_sensitive=False)
+
+
+def _query_token(scope: dict[str, Any]) -> str | None:
+    raw = scope.get("query_string", b"")
+    try:
+        values = parse_qs(raw.decode("latin1")).get("token")
+    except ValueError:
+        return None
+    return values[0] if values else None
+
+
+def _header_token(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            parts = value.decode("latin1").split(None, 1)
+            if len(parts) == 2 and parts[0].lower() == "bearer":
+                return parts[1].strip()
+    return None
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    user: User | None = None
+
+    # --- Lifecycle -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.user = None
+        self.expires_at: datetime | None = None
+        self.rooms: set[int] = set()
+        self.members_of: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._closing = False
+        await self.accept()
+        token = _query_token(self.scope) or _header_token(self.scope)
+        if token is None:
+            self._spawn(self._require_auth_within(settings.WS_AUTH_TIMEOUT_SECONDS))
+            return
+        try:
+            identity = await in_thread(identity_from_access_token)(token)
+        except Unauthenticated:
+            await self._close(CLOSE_UNAUTHENTICATED)
+            return
+        await self._start_session(identity)
+
+    async def disconnect(self, code: int) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._expiry_task:
+            self._expiry_task.cancel()
+        user = self.user
+        if user is None:
+            return
+        layer = self.channel_layer
+        with contextlib.suppress(Exception):
+            await layer.group_discard(events.user_group(user.pk), self.channel_name)
+            for conversation_id in self.rooms:
+                await layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
+        try:
+            await in_thread(services.socket_closed)(user, self.channel_name, sorted(self.rooms))
+        except Exception:
+            logger.exception("presence update on disconnect failed", extra={"user_id": user.pk})
+        self.user = None
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def _close(self, code: int) -> None:
+        if not self._closing:
+            self._closing = True
+            await self.close(code=code)
+
+    async def _start_session(self, identity: SocketIdentity) -> None:
+        self.user = identity.user
+        self._set_expiry(identity.expires_at)
+        await self.channel_layer.group_add(events.user_group(identity.user.pk), self.channel_name)
+        await in_thread(services.socket_opened)(identity.user, self.channel_name)
+        self._spawn(self._heartbeat())
+        await self._send("connected", {"userId": identity.user.pk})
+
+    def _set_expiry(self, expires_at: datetime) -> None:
+        self.expires_at = expires_at
+        if self._expiry_task:
+            self._expiry_task.cancel()
+        self._expiry_task = asyncio.ensure_future(self._close_at(expires_at))
+
+    async def _close_at(self, expires_at: datetime) -> None:
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        await self._close(CLOSE_UNAUTHENTICATED)
+
+    async def _require_auth_within(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if self.user is None:
+            await self._close(CLOSE_UNAUTHENTICATED)
+
+    async def _heartbeat(self) -> None:
+        """Keep presence and room entries alive while the socket is open (they lapse otherwise)."""
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            if self.user is None:
+                return
+            try:
+                await in_thread(presence.heartbeat)(self.user.pk, self.channel_name, sorted(self.rooms))
+            except Exception:
+                logger.warning("presence heartbeat failed", exc_info=True)
+
+    # --- Frames in -----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            if bytes_data is not None and len(bytes_data) > settings.WS_MAX_FRAME_BYTES:
+                await self._close(CLOSE_TOO_BIG)
+                return
+            await self._error("invalid", "Binary frames are not supported; send JSON text.")
+            return
+        if len(text_data) > settings.WS_MAX_FRAME_BYTES or len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
+            await self._close(CLOSE_TOO_BIG)
+            return
+        ref = None
+        try:
+            frame = parse_frame(text_data)
+            ref = frame.ref
+            if self.user is None and frame.event != "authenticate":
+                raise Unauthenticated("Authenticate first: send the authenticate event with a token.")
+            handler = getattr(self, f"on_{frame.event}")
+            result = await handler(frame.data)
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, exc.ref)
+            return
+        except ChatError as exc:
+            await self._error(exc.code, exc.message, ref, exc)
+            return
+        except Exception:
+            logger.exception("socket frame failed")
+            await self._error("internal", "The server could not handle this frame.", ref)
+            return
+        if ref is not None:
+            await self._send("ack", result if result is not None else {}, ref)
+
+    # --- Handlers: one per client event ----------------------------------------------------
+
+    async def on_authenticate(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise Invalid.field("token", "Must be a non-empty string.")
+        try:
+            identity = await in_thread(identity_from_access_token)(token)
+        except Unauthenticated:
+            if self.user is None:
+                await self._close(CLOSE_UNAUTHENTICATED)
+                return None
+            raise
+        if self.user is None:
+            await self._start_session(identity)
+        elif identity.user.pk != self.user.pk:
+            raise Forbidden("That token belongs to another user.")
+        else:
+            self._set_expiry(identity.expires_at)
+        return {"userId": identity.user.pk, "expiresAt": events.iso(identity.expires_at)}
+
+    async def on_join_personal_room(self, data: dict[str, Any]) -> dict[str, Any]:
+        assert self.user is not None
+        return {"userId": self.user.pk}
+
+    def _conversation_id(self, data: dict[str, Any]) -> int:
+        value = object_id(data, "conversationId")
+        assert value is not None
+        return value
+
+    async def on_join_conversation(self, data: dict[str, Any]) -> dict[str, Any]:
+        user = self._user()
+        conversation_id = self._conversation_id(data)
+        await in_thread(services.join_room)(user, conversation_id, self.channel_name)
+        self.members_of.add(conversation_id)
+        if conversation_id not in self.rooms:
+            self.rooms.add(conversation_id)
+            await self.channel_layer.group_add(events.conversation_group(conversation_id), self.channel_name)
+            await self._to_room(
+                conversation_id,
+                "user_joined",
+                {
+                    "userId": user.pk,
+                    "conversationId": conversation_id,
+                    "message": f"{user.username} joined the conversation",
+                },
+            )
+        return {"conversationId": conversation_id}
+
+    async def on_leave_conversation(self, data: dict[str, Any]) -> dict[str, Any]:
+        user = self._user()
+        conversation_id = self._conversation_id(data)
+        if conversation_id not in self.rooms:
+            await self._check_member(conversation_id)
+            return {"conversationId": conversation_id}
+        self.rooms.discard(conversation_id)
+        await self.channel_layer.group_discard(events.conversation_group(conversation_id), self.channel_name)
+        await in_thread(services.leave_room)(user, conversation_id, self.channel_name)
+        await self._to_room(
+            conversation_id,
+            "user_left",
+            {"userId": user.pk, "conversationId": conversation_id, "message": f"{user.username} left the conversation"},
+        )
+        return {"conversationId": conversation_id}
+
+    async def on_send_message(self, data: dict[str, Any]) -> dict[str, Any]:
+        user = self._user()
+        request = parse_send(data)
+        result = await in_thread(_send_and_render)(user, request)
+        return result
+
+    async def on_typing(self, data: dict[str, Any]) -> dict[str, Any]:
+        return await self._typing(data, "user_typing")
+
+    async def on_stop_typing(self, data: dict[str, Any]) -> dict[str, Any]:
+        return await self._typing(data, "user_stopped_typing")
+
+    async def _typing(self, data: dict[str, Any], event: str) -> dict[str, Any]:
+        user = self._user()
+        conversation_id = self._conversation_id(data)
+        await self._check_member(conversation_id)
+        forwarded = True
+        if event == "user_typing":
+            forwarded = await in_thread(ratelimit.allow_typing)(user.pk, conversation_id)
+        if forwarded:
+            await self._to_room(conversation_id, event, {"userId": user.pk, "conversationId": conversation_id})
+        return {"conversationId": conversation_id, "forwarded": forwarded}
+
+    async def on_mark_as_read(self, data: dict[str, Any]) -> dict[str, Any]:
+        user = self._user()
+        conversation_id = self._conversation_id(data)
+        result = await in_thread(services.mark_read)(user, conversation_id)
+        return {
+            "conversationId": result.conversation_id,
+            "updated": result.updated,
+            "readAt": events.iso(result.read_at),
+            "upToMessageId": result.up_to_message_id,
+        }
+
+    # --- Helpers -------------------------------------------------------------------------
+
+    def _user(self) -> User:
+        if self.user is None:
+            raise Unauthenticated()
+        return self.user
+
+    async def _check_member(self, conversation_id: int) -> None:
+        """Membership once per socket and conversation; later frames use the cached answer."""
+        if conversation_id in self.members_of:
+            return
+        await in_thread(services.conversation_of_participant)(self._user(), conversation_id)
+        self.members_of.add(conversation_id)
+
+    async def _to_room(self, conversation_id: int, event: str, data: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(
+            events.conversation_group(conversation_id), events.room_event(conversation_id, event, data)
+        )
+
+    async def _send(self, event: str, data: Any, ref: str | int | None = None) -> None:
+        if not self._closing:
+            await self.send(text_data=encode(event, data, ref))
+
+    async def _error(self, code: str, message: str, ref: Any = None, exc: ChatError | None = None) -> None:
+        data: dict[str, Any] = {"code": code, "message": message}
+        if exc is not None and exc.errors:
+            data["errors"] = exc.errors
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            data["retryAfter"] = retry_after
+        await self._send("error", data, ref)
+
+    # --- Events from the channel layer --------------------------------------------------------
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        if self.user is None:
+            return
+        event, data = message["event"], message["data"]
+        if event in _NOT_TO_SELF and data.get("userId") == self.user.pk:
+            return
+        if message.get("scope") == "user" and event in _ROOM_FIRST and data.get("conversationId") in self.rooms:
+            return
+        await self._send(event, data)
+
+    async def chat_close(self, message: dict[str, Any]) -> None:
+        await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
+
+
+def _send_and_render(user: User, request: Any) -> dict[str, Any]:
+    """Send and build the ack payload in the same worker-thread call (one DB hop per frame)."""
+    result = services.send_message(user, request)
+    return events.new_message_payload(result.message, presence.online_among([user.pk])) | {
+        "duplicate": not result.created
+    }

@@ -1,0 +1,109 @@
+"""WebSocket frame parsing: text → (event, data, ref), with the contract's error codes.
+
+Kept free of I/O so every malformed-frame rule can be tested (and fuzzed) directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+MAX_REF_LENGTH = 64
+
+CLIENT_EVENTS = frozenset(
+    {
+        "authenticate",
+        "join_personal_room",
+        "join_conversation",
+        "leave_conversation",
+        "send_message",
+        "typing",
+        "stop_typing",
+        "mark_as_read",
+    }
+)
+
+SERVER_EVENTS = frozenset(
+    {
+        "connected",
+        "ack",
+        "error",
+        "new_message",
+        "message_notification",
+        "user_typing",
+        "user_stopped_typing",
+        "messages_read",
+        "user_joined",
+        "user_left",
+        "message_deleted",
+        "presence",
+    }
+)
+
+ERROR_CODES = frozenset(
+    {"invalid_json", "unknown_event", "invalid", "forbidden", "not_found", "rate_limited", "unauthenticated"}
+)
+
+
+class FrameError(Exception):
+    """A frame that cannot be handled; answered with an `error` event, the socket stays open."""
+
+    def __init__(self, code: str, message: str, ref: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+@dataclass(frozen=True)
+class Frame:
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ref: str | int | None = None
+
+
+def _ref(frame: dict[str, Any]) -> str | int | None:
+    ref = frame.get("ref")
+    if ref is None:
+        return None
+    if isinstance(ref, bool) or not isinstance(ref, (str, int)):
+        raise FrameError("invalid", "ref must be a string or an integer.")
+    if isinstance(ref, str) and len(ref) > MAX_REF_LENGTH:
+        raise FrameError("invalid", f"ref must be at most {MAX_REF_LENGTH} characters.")
+    if isinstance(ref, int) and abs(ref) > 2**53:
+        raise FrameError("invalid", "ref is out of range.")
+    return ref
+
+
+def parse_frame(text: str) -> Frame:
+    """Decode one text frame; raise FrameError with the code the contract names."""
+    if not text or not text.strip():
+        raise FrameError("invalid_json", "Empty frame; expected a JSON object.")
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise FrameError("invalid_json", "Frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise FrameError("invalid", "Frame must be a JSON object with an event.")
+    ref = _ref(frame)
+    event = frame.get("event")
+    if not isinstance(event, str):
+        raise FrameError("invalid", "Frame needs an event name (a string).", ref)
+    if event not in CLIENT_EVENTS:
+        raise FrameError("unknown_event", f"Unknown event {event[:64]!r}.", ref)
+    data = frame.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrameError("invalid", "data must be a JSON object.", ref)
+    return Frame(event=event, data=data, ref=ref)
+
+
+def encode(event: str, data: Any, ref: str | int | None = None) -> str:
+    body: dict[str, Any] = {"event": event}
+    if ref is not None:
+        body["ref"] = ref
+    body["data"] = data
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z).decode()

@@ -1,0 +1,545 @@
+"""The WebSocket consumer: authentication, every client event, every server event, every error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.auth import tokens_for
+from accounts.models import User
+from chat.models import Conversation, Message
+from chat.validation import SendRequest
+from chatproject.asgi import application
+from chatproject.env import RateLimit
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+QUIET = 0.15  # how long "nothing arrives" is watched for
+
+
+class Client:
+    """A test socket that speaks the contract's frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.c = communicator
+        self._ref = 0
+
+    async def send(self, event: str, data: Any = None, ref: Any = "auto") -> Any:
+        frame: dict[str, Any] = {"event": event}
+        if data is not None:
+            frame["data"] = data
+        if ref == "auto":
+            self._ref += 1
+            ref = f"r{self._ref}"
+        if ref is not None:
+            frame["ref"] = ref
+        await self.c.send_to(text_data=json.dumps(frame))
+        return ref
+
+    async def recv(self, timeout: float = 2.0) -> dict[str, Any]:
+        return json.loads(await self.c.receive_from(timeout=timeout))
+
+    async def expect(self, event: str, timeout: float = 2.0) -> dict[str, Any]:
+        """The next frame, which must be `event`; presence frames are skipped unless asked for."""
+        frame = await self.recv(timeout)
+        while frame["event"] == "presence" and event != "presence":
+            frame = await self.recv(timeout)
+        assert frame["event"] == event, frame
+        return frame
+
+    async def request(self, event: str, data: Any = None) -> dict[str, Any]:
+        """Send with a ref and return its ack or error, skipping unrelated events in between."""
+        ref = await self.send(event, data)
+        while True:
+            frame = await self.recv()
+            if frame.get("ref") == ref:
+                return frame
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        frame = await self.request(event, data)
+        assert frame["event"] == "ack", frame
+        return frame["data"]
+
+    async def silent(self, *, presence_too: bool = False) -> bool:
+        """Nothing arrives for a moment (presence frames are ignored unless presence_too)."""
+        while not await self.c.receive_nothing(timeout=QUIET):
+            frame = await self.recv()
+            if presence_too or frame["event"] != "presence":
+                return False
+        return True
+
+    async def close_code(self, timeout: float = 2.0) -> int:
+        output = await self.c.receive_output(timeout=timeout)
+        while output["type"] != "websocket.close":
+            output = await self.c.receive_output(timeout=timeout)
+        return int(output.get("code", 1000))
+
+
+Opener = Callable[..., Any]
+
+
+@pytest.fixture
+async def open_socket() -> AsyncIterator[Opener]:
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_(
+        user: User | None = None,
+        *,
+        token: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        query: bool = True,
+        expect_connected: bool = True,
+    ) -> Client:
+        if user is not None and token is None:
+            token = await database_sync_to_async(lambda: tokens_for(user)["access"])()
+        path = "/ws/chat/"
+        if token is not None and query:
+            path += f"?token={token}"
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        opened.append(communicator)
+        connected, _ = await communicator.connect()
+        assert connected
+        client = Client(communicator)
+        if expect_connected:
+            frame = await client.expect("connected")
+            assert frame["data"]["userId"] == user.pk  # type: ignore[union-attr]
+        return client
+
+    yield open_
+    for communicator in opened:
+        await communicator.disconnect()
+
+
+async def make_conversation(a: User, b: User, content: str = "hello") -> Conversation:
+    from chat import services
+
+    def run() -> Conversation:
+        services.send_message(a, SendRequest(receiver_id=b.pk, content=content))
+        return Conversation.objects.get()
+
+    return await database_sync_to_async(run)()
+
+
+# --- Authentication ------------------------------------------------------------------------
+
+
+async def test_token_in_query_string_connects(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(alice)
+    assert await client.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_authorization_header_connects(open_socket: Opener, alice: User) -> None:
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    await open_socket(alice, token=token, query=False, headers=[(b"authorization", f"Bearer {token}".encode())])
+
+
+async def test_authenticate_as_first_frame(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(expect_connected=False)
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    ref = await client.send("authenticate", {"token": token})
+    assert (await client.expect("connected"))["data"]["userId"] == alice.pk
+    ack = await client.expect("ack")
+    assert ack["ref"] == ref and ack["data"]["userId"] == alice.pk
+
+
+async def test_frames_before_authentication_get_unauthenticated(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(expect_connected=False)
+    frame = await client.request("join_conversation", {"conversationId": 1})
+    assert frame["event"] == "error" and frame["data"]["code"] == "unauthenticated"
+
+
+async def test_no_authentication_within_the_deadline_closes_4401(open_socket: Opener, settings: Any) -> None:
+    settings.WS_AUTH_TIMEOUT_SECONDS = 0.2
+    client = await open_socket(expect_connected=False)
+    assert await client.close_code() == 4401
+
+
+def _expired(user: User) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=-timedelta(seconds=1))
+    return str(token)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "expired", "refresh", "deactivated"])
+async def test_bad_tokens_are_accepted_then_closed_4401(open_socket: Opener, alice: User, kind: str) -> None:
+    def make() -> str:
+        if kind == "expired":
+            return _expired(alice)
+        if kind == "refresh":
+            return tokens_for(alice)["refresh"]
+        if kind == "deactivated":
+            token = tokens_for(alice)["access"]
+            User.objects.filter(pk=alice.pk).update(is_active=False)
+            return token
+        return "not.a.token"
+
+    token = await database_sync_to_async(make)()
+    client = await open_socket(token=token, expect_connected=False)
+    assert await client.close_code() == 4401
+
+
+async def test_bad_token_in_authenticate_frame_closes_4401(open_socket: Opener) -> None:
+    client = await open_socket(expect_connected=False)
+    await client.send("authenticate", {"token": "nope"})
+    assert await client.close_code() == 4401
+
+
+async def test_socket_closes_4401_when_its_token_expires(open_socket: Opener, alice: User) -> None:
+    def short() -> str:
+        token = AccessToken.for_user(alice)
+        token.set_exp(lifetime=timedelta(seconds=1))
+        return str(token)
+
+    client = await open_socket(alice, token=await database_sync_to_async(short)())
+    assert await client.close_code(timeout=3) == 4401
+
+
+async def test_fresh_token_keeps_socket_open_past_old_expiry(open_socket: Opener, alice: User) -> None:
+    def short() -> str:
+        token = AccessToken.for_user(alice)
+        token.set_exp(lifetime=timedelta(seconds=1))
+        return str(token)
+
+    client = await open_socket(alice, token=await database_sync_to_async(short)())
+    fresh = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    await client.call("authenticate", {"token": fresh})
+    await asyncio.sleep(1.3)
+    assert await client.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_fresh_token_of_another_user_is_forbidden(open_socket: Opener, alice: User, bob: User) -> None:
+    client = await open_socket(alice)
+    other = await database_sync_to_async(lambda: tokens_for(bob)["access"])()
+    frame = await client.request("authenticate", {"token": other})
+    assert frame["data"]["code"] == "forbidden"
+    assert await client.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_deactivating_a_user_closes_their_sockets(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(alice)
+
+    def deactivate() -> None:
+        user = User.objects.get(pk=alice.pk)
+        user.is_active = False
+        user.save()
+
+    await database_sync_to_async(deactivate)()
+    assert await client.close_code() == 4401
+
+
+# --- Origin --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),
+        (b"http://localhost:3010", True),
+        (b"https://app.example.com", True),
+        (b"https://evil.example.net", False),
+        (b"null", False),
+    ],
+)
+async def test_origin_policy(settings: Any, alice: User, origin: bytes | None, allowed: bool) -> None:
+    settings.FRONTEND_ORIGINS = ["https://app.example.com"]
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    headers = [(b"origin", origin)] if origin else []
+    communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected is allowed
+    await communicator.disconnect()
+
+
+# --- Rooms, messages, notifications --------------------------------------------------------
+
+
+async def test_outsider_cannot_join_type_mark_or_send_into_a_conversation(
+    open_socket: Opener, alice: User, bob: User, carol: User
+) -> None:
+    conversation = await make_conversation(alice, bob)
+    eve = await open_socket(carol)
+    for event in ("join_conversation", "leave_conversation", "typing", "stop_typing", "mark_as_read"):
+        frame = await eve.request(event, {"conversationId": conversation.pk})
+        assert frame["event"] == "error" and frame["data"]["code"] == "not_found", event
+    frame = await eve.request("send_message", {"receiverId": bob.pk, "conversationId": conversation.pk, "content": "x"})
+    assert frame["data"]["code"] == "not_found"
+    assert await database_sync_to_async(Message.objects.count)() == 1
+
+
+async def test_join_acks_and_room_gets_user_joined(open_socket: Opener, alice: User, bob: User) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await a.call("join_conversation", {"conversationId": conversation.pk})
+    assert await b.call("join_conversation", {"conversationId": conversation.pk}) == {"conversationId": conversation.pk}
+    joined = await a.expect("user_joined")
+    assert joined["data"]["userId"] == bob.pk and joined["data"]["conversationId"] == conversation.pk
+    assert await b.silent()  # the joiner is not told about itself
+
+
+async def test_leave_sends_user_left_and_stops_room_events(open_socket: Opener, alice: User, bob: User) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await a.call("join_conversation", {"conversationId": conversation.pk})
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    await a.expect("user_joined")
+    await b.call("leave_conversation", {"conversationId": conversation.pk})
+    assert (await a.expect("user_left"))["data"]["userId"] == bob.pk
+    await a.call("typing", {"conversationId": conversation.pk})
+    assert await b.silent()
+
+
+async def test_send_message_acks_stored_message_and_room_gets_new_message(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    ack = await a.call(
+        "send_message",
+        {"receiverId": bob.pk, "conversationId": conversation.pk, "content": "hi <b>", "clientMessageId": "c1"},
+    )
+    assert ack["content"] == "hi <b>" and ack["seq"] == 2 and ack["clientMessageId"] == "c1"
+    stored = await database_sync_to_async(Message.objects.get)(pk=ack["id"])
+    assert stored.content == "hi <b>"
+    pushed = (await b.expect("new_message"))["data"]
+    assert {k: pushed[k] for k in ("id", "seq", "senderId", "receiverId", "conversationId", "content")} == {
+        "id": ack["id"],
+        "seq": 2,
+        "senderId": alice.pk,
+        "receiverId": bob.pk,
+        "conversationId": conversation.pk,
+        "content": "hi <b>",
+    }
+    assert pushed["sender"]["username"] == "alice" and "email" not in pushed["sender"]
+    assert await b.silent()  # in the room: no notification on top
+
+
+async def test_receiver_outside_the_room_gets_a_notification(open_socket: Opener, alice: User, bob: User) -> None:
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    ack = await a.call("send_message", {"receiverId": bob.pk, "content": "knock knock"})
+    note = (await b.expect("message_notification"))["data"]
+    assert note["messageId"] == ack["id"] and note["from"]["id"] == alice.pk and note["content"] == "knock knock"
+    assert note["conversationId"] == ack["conversationId"]
+
+
+async def test_retried_client_message_id_is_stored_once_and_not_rebroadcast(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    first = await a.call("send_message", {"receiverId": bob.pk, "content": "once", "clientMessageId": "k-1"})
+    await b.expect("message_notification")
+    again = await a.call("send_message", {"receiverId": bob.pk, "content": "once", "clientMessageId": "k-1"})
+    assert again["id"] == first["id"] and again["duplicate"] is True
+    assert await b.silent()
+    assert await database_sync_to_async(Message.objects.count)() == 1
+
+
+async def test_rest_send_reaches_sockets_exactly_like_a_socket_send(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    conversation = await make_conversation(alice, bob)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+
+    def rest_send() -> dict[str, Any]:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(alice)['access']}")
+        return api.post("/api/chat/send", {"receiverId": bob.pk, "content": "via REST"}, format="json").json()["data"]
+
+    sent = await database_sync_to_async(rest_send)()
+    pushed = (await b.expect("new_message"))["data"]
+    assert pushed["id"] == sent["id"] and pushed["content"] == "via REST" and pushed["seq"] == sent["seq"]
+
+
+async def test_send_validation_errors_keep_the_socket_open(open_socket: Opener, alice: User, bob: User) -> None:
+    a = await open_socket(alice)
+    cases = [
+        ({"receiverId": bob.pk, "content": "   "}, "invalid"),
+        ({"receiverId": "2", "content": "x"}, "invalid"),
+        ({"receiverId": bob.pk, "content": "x" * 10_001}, "invalid"),
+        ({"receiverId": bob.pk, "content": "x", "attachmentUrl": "javascript:alert(1)"}, "invalid"),
+        ({"receiverId": alice.pk, "content": "me"}, "invalid"),
+        ({"receiverId": 999_999, "content": "x"}, "not_found"),
+    ]
+    for data, code in cases:
+        frame = await a.request("send_message", data)
+        assert frame["event"] == "error" and frame["data"]["code"] == code, (data, frame)
+    assert await a.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_send_rate_limit_answers_rate_limited_with_retry_after(
+    open_socket: Opener, alice: User, bob: User, settings: Any
+) -> None:
+    settings.MESSAGE_RATE_LIMIT = RateLimit(2, 10)
+    a = await open_socket(alice)
+    await a.call("send_message", {"receiverId": bob.pk, "content": "1"})
+    await a.call("send_message", {"receiverId": bob.pk, "content": "2"})
+    frame = await a.request("send_message", {"receiverId": bob.pk, "content": "3"})
+    assert frame["data"]["code"] == "rate_limited" and frame["data"]["retryAfter"] >= 1
+    assert await database_sync_to_async(Message.objects.count)() == 2
+
+
+# --- Typing, read receipts, deletion -------------------------------------------------------
+
+
+async def test_typing_reaches_the_room_but_not_the_typist(open_socket: Opener, alice: User, bob: User) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await a.call("join_conversation", {"conversationId": conversation.pk})
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    await a.expect("user_joined")
+    ack = await a.call("typing", {"conversationId": conversation.pk})
+    assert ack["forwarded"] is True
+    assert (await b.expect("user_typing"))["data"] == {"userId": alice.pk, "conversationId": conversation.pk}
+    await a.call("stop_typing", {"conversationId": conversation.pk})
+    assert (await b.expect("user_stopped_typing"))["data"]["userId"] == alice.pk
+    assert await a.silent()
+
+
+async def test_typing_is_forwarded_at_most_once_a_second(open_socket: Opener, alice: User, bob: User) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    assert (await a.call("typing", {"conversationId": conversation.pk}))["forwarded"] is True
+    assert (await a.call("typing", {"conversationId": conversation.pk}))["forwarded"] is False
+    await b.expect("user_typing")
+    assert await b.silent()
+
+
+async def test_mark_as_read_acks_and_tells_room_and_other_participant(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    conversation = await make_conversation(alice, bob)  # alice → bob
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    ack = await b.call("mark_as_read", {"conversationId": conversation.pk})
+    assert ack["updated"] == 1 and ack["conversationId"] == conversation.pk
+    receipt = (await a.expect("messages_read"))["data"]  # via alice's personal room
+    assert receipt["userId"] == bob.pk and receipt["upToMessageId"] == ack["upToMessageId"]
+    assert await database_sync_to_async(Message.objects.filter(is_read=True).count)() == 1
+
+
+async def test_read_receipt_is_not_duplicated_for_a_socket_in_the_room(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await a.call("join_conversation", {"conversationId": conversation.pk})
+    await b.call("mark_as_read", {"conversationId": conversation.pk})
+    await a.expect("messages_read")
+    assert await a.silent()
+
+
+async def test_deletion_reaches_room_and_both_personal_rooms(open_socket: Opener, alice: User, bob: User) -> None:
+    conversation = await make_conversation(alice, bob)
+    message = await database_sync_to_async(Message.objects.get)()
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+
+    def rest_delete() -> int:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(alice)['access']}")
+        return api.delete(f"/api/chat/messages/{message.pk}").status_code
+
+    assert await database_sync_to_async(rest_delete)() == 200
+    expected = {"id": message.pk, "conversationId": conversation.pk}
+    assert (await a.expect("message_deleted"))["data"] == expected
+    assert (await b.expect("message_deleted"))["data"] == expected
+    assert await b.silent()
+
+
+# --- Presence ------------------------------------------------------------------------------
+
+
+async def test_presence_online_on_first_socket_offline_on_last(open_socket: Opener, alice: User, bob: User) -> None:
+    await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b1 = await open_socket(bob)
+    online = (await a.expect("presence"))["data"]
+    assert online["userId"] == bob.pk and online["isOnline"] is True
+    b2 = await open_socket(bob)
+    assert await a.silent(presence_too=True)  # second socket: no new presence
+    await b2.c.disconnect()
+    assert await a.silent(presence_too=True)
+    await b1.c.disconnect()
+    offline = (await a.expect("presence"))["data"]
+    assert offline["isOnline"] is False and offline["lastSeenAt"].endswith("Z")
+    stored = await database_sync_to_async(lambda: User.objects.get(pk=bob.pk).last_seen_at)()
+    assert stored is not None
+
+
+async def test_presence_is_not_sent_to_strangers(open_socket: Opener, alice: User, carol: User) -> None:
+    c = await open_socket(carol)
+    await open_socket(alice)
+    assert await c.silent(presence_too=True)
+
+
+# --- Malformed frames ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("", "invalid_json"),
+        ("[1, 2]", "invalid"),
+        ('"event"', "invalid"),
+        ('{"data": {}}', "invalid"),
+        ('{"event": 5}', "invalid"),
+        ('{"event": "fly_away"}', "unknown_event"),
+        ('{"event": "join_conversation", "data": []}', "invalid"),
+        ('{"event": "join_conversation", "data": {"conversationId": "1"}}', "invalid"),
+        ('{"event": "join_conversation", "data": {"conversationId": true}}', "invalid"),
+        ('{"event": "join_conversation", "data": {}}', "invalid"),
+        ('{"event": "join_conversation", "ref": {"a": 1}, "data": {"conversationId": 1}}', "invalid"),
+        ('{"event": "typing", "data": {"conversationId": 99999999999999999999999}}', "invalid"),
+    ],
+)
+async def test_malformed_frames_get_error_and_socket_stays_open(
+    open_socket: Opener, alice: User, raw: str, code: str
+) -> None:
+    client = await open_socket(alice)
+    await client.c.send_input({"type": "websocket.receive", "text": raw})
+    frame = await client.expect("error")
+    assert frame["data"]["code"] == code
+    assert await client.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_binary_frame_gets_error_and_socket_stays_open(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(alice)
+    await client.c.send_to(bytes_data=b"\x00\x01")
+    assert (await client.expect("error"))["data"]["code"] == "invalid"
+    assert await client.call("join_personal_room") == {"userId": alice.pk}
+
+
+async def test_frame_over_64_kib_closes_1009(open_socket: Opener, alice: User, bob: User) -> None:
+    client = await open_socket(alice)
+    big = json.dumps({"event": "send_message", "data": {"receiverId": bob.pk, "content": "x" * 70_000}})
+    await client.c.send_to(text_data=big)
+    assert await client.close_code() == 1009
+    assert await database_sync_to_async(Message.objects.count)() == 0
+
+
+async def test_error_without_ref_still_reports_code(open_socket: Opener, alice: User) -> None:
+    client = await open_socket(alice)
+    await client.send("join_conversation", {"conversationId": 424242}, ref=None)
+    frame = await client.expect("error")
+    assert "ref" not in frame and frame["data"]["code"] == "not_found"
