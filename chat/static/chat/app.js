@@ -1,0 +1,462 @@
+// The chat client's state and wiring: REST for history and lists, the socket for live events.
+//
+// Messages of the open conversation live in one Map keyed by id, so history pages, live
+// events, acks and the catch-up after a reconnect all merge without duplicates. Sends go
+// through an outbox with a clientMessageId: a send cut off by a drop is sent again after
+// reconnecting, and the server's idempotency makes sure it is stored once.
+
+import { Api } from "./api.js";
+import { ChatSocket } from "./socket.js";
+import * as ui from "./ui.js";
+
+const NEWEST = "9223372036854775807"; // the largest message id: `before` it gives the newest page
+const PAGE_SIZE = 30;
+const TYPING_IDLE_MS = 1500; // stop_typing after this pause
+const TYPING_RENEW_MS = 3000; // repeat `typing` while typing goes on
+const TYPING_SHOWN_MS = 6000; // hide someone's "is typing" if no renewal came
+
+const state = {
+  me: null,
+  conversations: new Map(), // id → {id, other, lastMessage, lastMessageAt, unread}
+  online: new Map(), // user id → bool, from REST summaries and presence events
+  open: null, // {id, other, messages: Map, pending: Map, hasMore, maxSeq, loadingOlder}
+};
+const outbox = [];
+const typing = { active: false, sentAt: 0, conversationId: null, idleTimer: null, shownTimer: null };
+
+const api = new Api({
+  onTokens: (access) => socket.reauthenticate(access),
+  onSessionEnded: (message) => leave(message),
+});
+const socket = new ChatSocket({
+  url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/chat/`,
+  getToken: () => api.access,
+  renewToken: () => api.refresh(),
+  onState: ui.showConnection,
+});
+const messageList = new ui.MessageList({ onDelete: deleteMessage, onNearTop: loadOlder });
+
+// --- Normalising REST (snake_case) and socket (camelCase) shapes --------------------------------
+
+function toMessage(raw) {
+  return {
+    id: raw.id,
+    seq: raw.seq,
+    senderId: raw.senderId ?? raw.sender_id,
+    receiverId: raw.receiverId ?? raw.receiver_id,
+    conversationId: raw.conversationId ?? raw.conversation_id,
+    content: raw.content,
+    isRead: raw.isRead ?? raw.is_read,
+    createdAt: raw.createdAt,
+    clientMessageId: raw.clientMessageId ?? raw.client_message_id ?? null,
+  };
+}
+
+function toConversation(raw) {
+  const other = raw.participant_1_id === state.me.id ? raw.participant2 : raw.participant1;
+  state.online.set(other.id, other.is_online);
+  return { id: raw.id, other, lastMessage: raw.last_message, lastMessageAt: raw.last_message_at, unread: raw.unread_count };
+}
+
+const isOnline = (userId) => Boolean(state.online.get(userId));
+
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs HTTPS; this does not
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// --- Conversation list -----------------------------------------------------------------------
+
+async function loadConversations() {
+  const page = await api.conversations();
+  state.conversations = new Map(page.conversations.map((c) => [c.id, toConversation(c)]));
+  renderSidebar();
+}
+
+let reloadTimer = null;
+function reloadConversationsSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => loadConversations().catch(() => {}), 300);
+}
+
+function renderSidebar() {
+  const sorted = [...state.conversations.values()].sort((a, b) => (b.lastMessageAt || "").localeCompare(a.lastMessageAt || ""));
+  ui.renderConversations(sorted, { currentId: state.open?.id, isOnline, onOpen: openConversation });
+}
+
+// A message moved a conversation's preview; an unknown conversation means a fresh list.
+function bumpConversation(m, { unread = false } = {}) {
+  const conversation = state.conversations.get(m.conversationId);
+  if (!conversation) return reloadConversationsSoon();
+  conversation.lastMessage = m.content.slice(0, 255);
+  conversation.lastMessageAt = m.createdAt;
+  if (unread) conversation.unread += 1;
+  renderSidebar();
+}
+
+// --- The open conversation ---------------------------------------------------------------------
+
+function render(keep = null) {
+  const open = state.open;
+  if (!open) return;
+  const sent = [...open.messages.values()].sort((a, b) => a.id - b.id);
+  messageList.render([...sent, ...open.pending.values()], state.me.id, { hasMore: open.hasMore, keep });
+}
+
+function merge(raws) {
+  const open = state.open;
+  for (const raw of raws) {
+    const m = toMessage(raw);
+    if (m.conversationId !== open.id) continue;
+    open.messages.set(m.id, m);
+    open.maxSeq = Math.max(open.maxSeq, m.seq);
+    if (m.clientMessageId) open.pending.delete(m.clientMessageId);
+  }
+}
+
+async function openConversation({ id, other }) {
+  if (state.open?.id && state.open.id !== id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
+  stopTyping();
+  state.open = { id, other, messages: new Map(), pending: new Map(), hasMore: false, maxSeq: 0, loadingOlder: false };
+  messageList.clear();
+  ui.showConversation(other, isOnline(other.id));
+  renderSidebar();
+  $input().focus();
+  if (!id) return render("bottom"); // a new chat: the conversation exists once the first message is sent
+  socket.send("join_conversation", { conversationId: id }).catch(() => {}); // before the fetch: nothing falls between
+  try {
+    const page = await api.messages(id, { before: NEWEST }, PAGE_SIZE);
+    if (state.open?.id !== id) return;
+    merge(page.messages);
+    state.open.hasMore = page.hasMore;
+    render("bottom");
+    markReadSoon();
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+function closeConversation() {
+  if (state.open?.id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
+  stopTyping();
+  state.open = null;
+  ui.showConversation(null);
+  renderSidebar();
+}
+
+async function loadOlder() {
+  const open = state.open;
+  if (!open?.id || !open.hasMore || open.loadingOlder || !open.messages.size) return;
+  open.loadingOlder = true;
+  try {
+    const oldest = Math.min(...open.messages.keys());
+    const page = await api.messages(open.id, { before: String(oldest) }, PAGE_SIZE);
+    if (state.open !== open) return;
+    merge(page.messages);
+    open.hasMore = page.hasMore;
+    render("older");
+  } catch (err) {
+    ui.notice(err.message);
+  } finally {
+    open.loadingOlder = false;
+  }
+}
+
+// Everything newer than the newest message we hold (after a reconnect, or a gap in seq).
+async function catchUp() {
+  const open = state.open;
+  if (!open?.id) return;
+  let hasMore = true;
+  while (hasMore && state.open === open) {
+    const ids = [...open.messages.keys()];
+    const cursor = ids.length ? { after: String(Math.max(...ids)) } : { before: NEWEST };
+    const page = await api.messages(open.id, cursor, 100);
+    merge(page.messages);
+    hasMore = Boolean(cursor.after) && page.hasMore;
+    if (!cursor.after) open.hasMore = page.hasMore;
+  }
+  if (state.open === open) {
+    render();
+    markReadSoon();
+  }
+}
+
+let readTimer = null;
+function markReadSoon() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    const open = state.open;
+    if (!open?.id || document.visibilityState !== "visible") return;
+    const unread = [...open.messages.values()].some((m) => m.senderId !== state.me.id && !m.isRead);
+    if (!unread && !state.conversations.get(open.id)?.unread) return;
+    socket.send("mark_as_read", { conversationId: open.id }).catch(() => {});
+  }, 200);
+}
+
+// --- Sending, typing, deleting -----------------------------------------------------------------
+
+const $input = () => ui.$("#composer-input");
+
+function sendMessage(content) {
+  const open = state.open;
+  const item = {
+    clientMessageId: newId(),
+    receiverId: open.other.id,
+    content,
+    senderId: state.me.id,
+    createdAt: new Date().toISOString(),
+    state: "sending",
+  };
+  open.pending.set(item.clientMessageId, item);
+  outbox.push(item);
+  render("bottom");
+  flushOutbox();
+}
+
+async function flushOutbox() {
+  for (const item of [...outbox]) {
+    if (item.inFlight || socket.state !== "open") continue;
+    item.inFlight = true;
+    const data = { receiverId: item.receiverId, content: item.content, clientMessageId: item.clientMessageId };
+    try {
+      delivered(item, await socket.send("send_message", data));
+      outbox.splice(outbox.indexOf(item), 1);
+    } catch (err) {
+      item.inFlight = false;
+      if (err.code === "disconnected" || err.code === "timeout") continue; // resent after reconnecting
+      outbox.splice(outbox.indexOf(item), 1);
+      Object.assign(item, { state: "failed", error: err.message });
+      if (state.open?.pending.has(item.clientMessageId)) render();
+    }
+  }
+}
+
+function delivered(item, ack) {
+  const m = toMessage(ack);
+  const open = state.open;
+  if (open && open.other.id === item.receiverId) {
+    if (!open.id) {
+      open.id = m.conversationId; // the first message created the conversation: join its room
+      socket.send("join_conversation", { conversationId: open.id }).catch(() => {});
+    }
+    merge([ack]);
+    render("bottom");
+  }
+  bumpConversation(m);
+}
+
+function onTyping() {
+  const conversationId = state.open?.id;
+  if (!conversationId) return;
+  const now = Date.now();
+  if (!typing.active || now - typing.sentAt > TYPING_RENEW_MS) {
+    socket.notify("typing", { conversationId });
+    Object.assign(typing, { active: true, sentAt: now, conversationId });
+  }
+  clearTimeout(typing.idleTimer);
+  typing.idleTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+}
+
+function stopTyping() {
+  clearTimeout(typing.idleTimer);
+  if (typing.active) socket.notify("stop_typing", { conversationId: typing.conversationId });
+  typing.active = false;
+}
+
+async function deleteMessage(id) {
+  try {
+    await api.deleteMessage(id);
+    removeMessage({ id, conversationId: state.open?.id });
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+function removeMessage({ id, conversationId }) {
+  if (state.open?.id === conversationId && state.open.messages.delete(id)) render();
+  reloadConversationsSoon(); // the preview may fall back to an older message
+}
+
+// --- Socket events -------------------------------------------------------------------------------
+
+// First connect and every reconnect: re-join the open room, then fetch what was missed.
+socket.on("open", async () => {
+  const open = state.open;
+  if (open?.id) await socket.send("join_conversation", { conversationId: open.id }).catch(() => {});
+  flushOutbox();
+  try {
+    await Promise.all([loadConversations(), catchUp()]);
+  } catch (err) {
+    ui.notice(err.message);
+  }
+});
+
+socket.on("new_message", (data) => {
+  const m = toMessage(data);
+  const open = state.open;
+  const here = open?.id === m.conversationId;
+  bumpConversation(m, { unread: m.senderId !== state.me.id && (!here || document.visibilityState !== "visible") });
+  if (!here) return;
+  const gap = open.maxSeq && m.seq > open.maxSeq + 1;
+  merge([data]);
+  render();
+  if (m.senderId !== state.me.id) showTyping(null);
+  if (gap) catchUp().catch(() => {});
+  else markReadSoon();
+});
+
+// Sent to us only when none of our sockets is in that conversation's room.
+socket.on("message_notification", (data) => {
+  if (state.open?.id === data.conversationId) return void catchUp().catch(() => {});
+  const m = { conversationId: data.conversationId, content: data.content, createdAt: data.timestamp };
+  bumpConversation(m, { unread: true });
+});
+
+function showTyping(userId) {
+  clearTimeout(typing.shownTimer);
+  ui.setTyping(userId ? `${ui.displayName(state.open.other)} is typing…` : "");
+  if (userId) typing.shownTimer = setTimeout(() => ui.setTyping(""), TYPING_SHOWN_MS);
+}
+
+socket.on("user_typing", ({ userId, conversationId }) => {
+  if (state.open?.id === conversationId && userId !== state.me.id) showTyping(userId);
+});
+
+socket.on("user_stopped_typing", ({ conversationId }) => {
+  if (state.open?.id === conversationId) showTyping(null);
+});
+
+// Either the other side read what I sent ("Read" receipts), or I read it (from any of my tabs).
+socket.on("messages_read", ({ conversationId, userId, upToMessageId }) => {
+  const readByMe = userId === state.me.id;
+  const conversation = state.conversations.get(conversationId);
+  if (conversation && readByMe) {
+    conversation.unread = 0;
+    renderSidebar();
+  }
+  if (state.open?.id !== conversationId) return;
+  for (const m of state.open.messages.values()) {
+    if (m.id <= upToMessageId && (m.senderId === state.me.id) !== readByMe) m.isRead = true;
+  }
+  render();
+});
+
+socket.on("message_deleted", removeMessage);
+
+socket.on("presence", ({ userId, isOnline: online }) => {
+  state.online.set(userId, online);
+  renderSidebar();
+  if (state.open?.other.id === userId) ui.showPeer(state.open.other, online);
+});
+
+socket.on("error", (data) => console.warn("chat socket error", data));
+
+// --- Session -------------------------------------------------------------------------------------
+
+async function enter() {
+  state.me = await api.me();
+  ui.showChat(state.me);
+  api.schedule();
+  await loadConversations();
+  socket.start();
+}
+
+function leave(message = "") {
+  socket.stop();
+  api.clear();
+  outbox.length = 0;
+  state.me = null;
+  state.open = null;
+  state.conversations.clear();
+  messageList.clear();
+  ui.showConversation(null);
+  ui.renderSearchResults(null, {});
+  ui.showAuth(message);
+}
+
+async function authenticate(form, action) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  ui.$("#auth-error").textContent = "";
+  try {
+    await action(new FormData(form));
+    form.reset();
+    await enter();
+  } catch (err) {
+    ui.$("#auth-error").textContent = err.describe ? err.describe() : err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- Wiring the page -------------------------------------------------------------------------------
+
+ui.$("#login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  authenticate(event.target, (f) => api.login(f.get("username"), f.get("password")));
+});
+
+ui.$("#register-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  authenticate(event.target, (f) => api.register(Object.fromEntries([...f].filter(([, value]) => value !== ""))));
+});
+
+for (const button of document.querySelectorAll("[data-show-form]")) {
+  button.addEventListener("click", () => {
+    const showRegister = button.dataset.showForm === "register";
+    ui.$("#login-form").hidden = showRegister;
+    ui.$("#register-form").hidden = !showRegister;
+    ui.$(showRegister ? "#register-username" : "#login-username").focus();
+  });
+}
+
+ui.$("#logout").addEventListener("click", () => leave());
+ui.$("#back").addEventListener("click", closeConversation);
+
+let searchTimer = null;
+ui.$("#search-input").addEventListener("input", (event) => {
+  clearTimeout(searchTimer);
+  const term = event.target.value.trim();
+  if (!term) return ui.renderSearchResults(null, {});
+  searchTimer = setTimeout(async () => {
+    try {
+      const page = await api.users(term);
+      for (const user of page.users) state.online.set(user.id, user.is_online);
+      ui.renderSearchResults(page.users, { isOnline, onPick: pickUser });
+    } catch (err) {
+      ui.notice(err.message);
+    }
+  }, 250);
+});
+ui.$("#search-form").addEventListener("submit", (event) => event.preventDefault());
+
+function pickUser(user) {
+  ui.$("#search-input").value = "";
+  ui.renderSearchResults(null, {});
+  const existing = [...state.conversations.values()].find((c) => c.other.id === user.id);
+  openConversation(existing || { id: null, other: user });
+}
+
+ui.$("#composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = $input().value;
+  if (!content.trim() || !state.open) return;
+  stopTyping();
+  sendMessage(content);
+  $input().value = "";
+});
+
+$input().addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    ui.$("#composer").requestSubmit();
+  }
+});
+$input().addEventListener("input", onTyping);
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && state.open) markReadSoon();
+});
+
+if (api.loggedIn) enter().catch((err) => leave(err.message));
+else ui.showAuth();

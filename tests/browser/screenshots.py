@@ -1,0 +1,84 @@
+"""Screenshots of the web client for the README: `make screenshots` (writes docs/screenshots/).
+
+Starts its own server on a throwaway SQLite file, fills it with a short conversation
+through the REST API, and photographs the page as Alice sees it, wide and narrow.
+Run by hand when the page changes; the test suite never writes into the repository.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.browser.liveserver import CHROMIUM, CHROMIUM_ARGS, ROOT, LiveServer, live_server
+
+PASSWORD = "chat-demo-2026"
+CONVERSATION = [
+    ("bob", "Morning! Did the deploy go out?"),
+    ("alice", "It did, about ten minutes ago. Everything green so far."),
+    ("bob", "Nice. The reconnect fix too?"),
+    ("alice", "Yes: drop the Wi-Fi mid-chat and it catches up with what you missed."),
+    ("bob", "Trying it now…"),
+    ("alice", "<b>Markup</b> shows up as plain text, by the way."),
+]
+
+
+def _seed(server: LiveServer) -> None:
+    people = {
+        name: server.register(name, PASSWORD, first_name=first, last_name=last)
+        for name, first, last in [
+            ("alice", "Alice", "Liddell"),
+            ("bob", "Bob", "Builder"),
+            ("carol", "Carol", "Danvers"),
+        ]
+    }
+    ids = {name: data["user"]["id"] for name, data in people.items()}
+    tokens = {name: data["access"] for name, data in people.items()}
+    server.send(tokens["carol"], ids["alice"], "Lunch on Friday?")
+    server.send(tokens["carol"], ids["alice"], "The new place on the corner")
+    for sender, text in CONVERSATION:
+        receiver = "alice" if sender == "bob" else "bob"
+        server.send(tokens[sender], ids[receiver], text)
+
+
+def _open_chat(page: Page, server: LiveServer) -> None:
+    page.goto(server.url)
+    page.fill("#login-username", "alice")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.locator(".conversation-item", has_text="Bob").click()
+    expect(page.locator("#message-list .message")).to_have_count(len(CONVERSATION))
+
+
+def main(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work, live_server(Path(work)) as server:
+        _seed(server)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            bob = browser.new_context().new_page()
+            bob.goto(server.url)
+            bob.fill("#login-username", "bob")
+            bob.fill("#login-password", PASSWORD)
+            bob.click("#login-form button[type=submit]")
+            bob.locator(".conversation-item", has_text="Alice").click()
+            for name, viewport in [("web-client", (1100, 680)), ("web-client-mobile", (390, 760))]:
+                context = browser.new_context(
+                    viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=1, color_scheme="light"
+                )
+                page = context.new_page()
+                _open_chat(page, server)
+                bob.wait_for_timeout(2500)  # let the previous round's stop_typing go out first
+                bob.locator("#composer-input").press_sequentially("Works", delay=20)
+                expect(page.locator("#typing")).not_to_have_text("")
+                page.screenshot(path=str(out_dir / f"{name}.png"))
+                print(f"wrote {out_dir / f'{name}.png'}")
+                context.close()
+            browser.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
