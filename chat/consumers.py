@@ -1,6 +1,6 @@
 """The WebSocket consumer at /ws/chat/: JSON event frames in, acks, errors and events out.
 
-Thin by design: each client frame is parsed by chat.protocol, handled by one call into
+Thin by design: each client frame is parsed and validated by chat.protocol, handled by one call into
 chat.services in a worker thread, and answered with `ack` or `error`. Server events
 arrive from the channel layer as `chat.event` messages and are forwarded as frames.
 """
@@ -22,9 +22,9 @@ from django.conf import settings
 from accounts.auth import SocketIdentity, identity_from_access_token
 from accounts.models import User
 from chat import events, presence, ratelimit, services
-from chat.errors import ChatError, Forbidden, Invalid, Unauthenticated
-from chat.protocol import FrameError, encode, parse_frame
-from chat.validation import object_id, parse_send
+from chat.errors import ChatError, Forbidden, Unauthenticated
+from chat.protocol import FrameError, encode, parse_frame, validate_data
+from chat.validation import SendRequest
 
 logger = logging.getLogger("chat.socket")
 
@@ -178,7 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.user is None and frame.event != "authenticate":
                 raise Unauthenticated("Authenticate first: send the authenticate event with a token.")
             handler = getattr(self, f"on_{frame.event}")
-            result = await handler(frame.data)
+            result = await handler(validate_data(frame.event, frame.data))
         except FrameError as exc:
             await self._error(exc.code, exc.message, exc.ref)
             return
@@ -194,10 +194,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Handlers: one per client event ----------------------------------------------------
 
-    async def on_authenticate(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        token = data.get("token")
-        if not isinstance(token, str) or not token:
-            raise Invalid.field("token", "Must be a non-empty string.")
+    async def on_authenticate(self, token: str) -> dict[str, Any] | None:
         try:
             identity = await in_thread(identity_from_access_token)(token)
         except Unauthenticated:
@@ -213,18 +210,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._set_expiry(identity.expires_at)
         return {"userId": identity.user.pk, "expiresAt": events.iso(identity.expires_at)}
 
-    async def on_join_personal_room(self, data: dict[str, Any]) -> dict[str, Any]:
-        assert self.user is not None
-        return {"userId": self.user.pk}
+    async def on_join_personal_room(self, _: None) -> dict[str, Any]:
+        return {"userId": self._user().pk}
 
-    def _conversation_id(self, data: dict[str, Any]) -> int:
-        value = object_id(data, "conversationId")
-        assert value is not None
-        return value
-
-    async def on_join_conversation(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def on_join_conversation(self, conversation_id: int) -> dict[str, Any]:
         user = self._user()
-        conversation_id = self._conversation_id(data)
         await in_thread(services.join_room)(user, conversation_id, self.channel_name)
         self.members_of.add(conversation_id)
         if conversation_id not in self.rooms:
@@ -241,9 +231,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         return {"conversationId": conversation_id}
 
-    async def on_leave_conversation(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def on_leave_conversation(self, conversation_id: int) -> dict[str, Any]:
         user = self._user()
-        conversation_id = self._conversation_id(data)
         if conversation_id not in self.rooms:
             await self._check_member(conversation_id)
             return {"conversationId": conversation_id}
@@ -257,21 +246,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         return {"conversationId": conversation_id}
 
-    async def on_send_message(self, data: dict[str, Any]) -> dict[str, Any]:
-        user = self._user()
-        request = parse_send(data)
-        result = await in_thread(_send_and_render)(user, request)
+    async def on_send_message(self, request: SendRequest) -> dict[str, Any]:
+        result: dict[str, Any] = await in_thread(_send_and_render)(self._user(), request)
         return result
 
-    async def on_typing(self, data: dict[str, Any]) -> dict[str, Any]:
-        return await self._typing(data, "user_typing")
+    async def on_typing(self, conversation_id: int) -> dict[str, Any]:
+        return await self._typing(conversation_id, "user_typing")
 
-    async def on_stop_typing(self, data: dict[str, Any]) -> dict[str, Any]:
-        return await self._typing(data, "user_stopped_typing")
+    async def on_stop_typing(self, conversation_id: int) -> dict[str, Any]:
+        return await self._typing(conversation_id, "user_stopped_typing")
 
-    async def _typing(self, data: dict[str, Any], event: str) -> dict[str, Any]:
+    async def _typing(self, conversation_id: int, event: str) -> dict[str, Any]:
         user = self._user()
-        conversation_id = self._conversation_id(data)
         await self._check_member(conversation_id)
         forwarded = True
         if event == "user_typing":
@@ -280,9 +266,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._to_room(conversation_id, event, {"userId": user.pk, "conversationId": conversation_id})
         return {"conversationId": conversation_id, "forwarded": forwarded}
 
-    async def on_mark_as_read(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def on_mark_as_read(self, conversation_id: int) -> dict[str, Any]:
         user = self._user()
-        conversation_id = self._conversation_id(data)
         result = await in_thread(services.mark_read)(user, conversation_id)
         return {
             "conversationId": result.conversation_id,
@@ -339,7 +324,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
 
 
-def _send_and_render(user: User, request: Any) -> dict[str, Any]:
+def _send_and_render(user: User, request: SendRequest) -> dict[str, Any]:
     """Send and build the ack payload in the same worker-thread call (one DB hop per frame)."""
     result = services.send_message(user, request)
     return events.new_message_payload(result.message, presence.online_among([user.pk])) | {

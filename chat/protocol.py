@@ -1,6 +1,9 @@
-"""WebSocket frame parsing: text → (event, data, ref), with the contract's error codes.
+"""WebSocket frame parsing and validation: text → (event, data, ref) → typed arguments.
 
-Kept free of I/O so every malformed-frame rule can be tested (and fuzzed) directly.
+The single source of the protocol's vocabulary: the client events and the data fields each
+one takes, the server events, and the error codes. docs/websocket.md and docs/asyncapi.yaml
+are checked against these sets (tests/test_protocol_docs.py). Kept free of I/O so every
+malformed-frame rule can be tested (and fuzzed) directly.
 """
 
 from __future__ import annotations
@@ -10,20 +13,40 @@ from typing import Any
 
 import orjson
 
+from chat.errors import Invalid
+from chat.validation import object_id, parse_send
+
 MAX_REF_LENGTH = 64
 
-CLIENT_EVENTS = frozenset(
-    {
-        "authenticate",
-        "join_personal_room",
-        "join_conversation",
-        "leave_conversation",
-        "send_message",
-        "typing",
-        "stop_typing",
-        "mark_as_read",
-    }
-)
+
+@dataclass(frozen=True)
+class EventFields:
+    """The `data` fields a client event reads; fields it does not name are ignored."""
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.required + self.optional)
+
+
+_CONVERSATION = EventFields(required=("conversationId",))
+
+CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
+    "authenticate": EventFields(required=("token",)),
+    "join_personal_room": EventFields(),
+    "join_conversation": _CONVERSATION,
+    "leave_conversation": _CONVERSATION,
+    "send_message": EventFields(
+        required=("receiverId", "content"), optional=("conversationId", "attachmentUrl", "clientMessageId")
+    ),
+    "typing": _CONVERSATION,
+    "stop_typing": _CONVERSATION,
+    "mark_as_read": _CONVERSATION,
+}
+
+CLIENT_EVENTS = frozenset(CLIENT_EVENT_FIELDS)
 
 SERVER_EVENTS = frozenset(
     {
@@ -43,7 +66,16 @@ SERVER_EVENTS = frozenset(
 )
 
 ERROR_CODES = frozenset(
-    {"invalid_json", "unknown_event", "invalid", "forbidden", "not_found", "rate_limited", "unauthenticated"}
+    {
+        "invalid_json",
+        "unknown_event",
+        "invalid",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "rate_limited",
+        "internal",  # an unexpected server fault; the frame had no effect it can rely on
+    }
 )
 
 
@@ -99,6 +131,35 @@ def parse_frame(text: str) -> Frame:
     if not isinstance(data, dict):
         raise FrameError("invalid", "data must be a JSON object.", ref)
     return Frame(event=event, data=data, ref=ref)
+
+
+def _token(data: dict[str, Any]) -> str:
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise Invalid.field("token", "Must be a non-empty string.")
+    return token
+
+
+def _conversation_id(data: dict[str, Any]) -> int:
+    value = object_id(data, "conversationId")
+    assert value is not None  # required=True raises instead of returning None
+    return value
+
+
+def validate_data(event: str, data: dict[str, Any]) -> Any:
+    """The typed argument of a client event's handler, or Invalid naming the offending field.
+
+    authenticate → the token; send_message → a SendRequest (the same rules as REST /send);
+    the conversation events → the conversation id; join_personal_room → None.
+    """
+    fields = CLIENT_EVENT_FIELDS[event]
+    if event == "authenticate":
+        return _token(data)
+    if event == "send_message":
+        return parse_send(data)
+    if fields == _CONVERSATION:
+        return _conversation_id(data)
+    return None
 
 
 def encode(event: str, data: Any, ref: str | int | None = None) -> str:

@@ -543,3 +543,31 @@ async def test_error_without_ref_still_reports_code(open_socket: Opener, alice: 
     await client.send("join_conversation", {"conversationId": 424242}, ref=None)
     frame = await client.expect("error")
     assert "ref" not in frame and frame["data"]["code"] == "not_found"
+
+
+async def test_unexpected_fault_answers_internal_and_socket_stays_open(
+    open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat import services
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services, "mark_read", broken)
+    conversation = await make_conversation(alice, bob)
+    client = await open_socket(bob)
+    frame = await client.request("mark_as_read", {"conversationId": conversation.pk})
+    assert frame["event"] == "error" and frame["data"]["code"] == "internal"
+    assert "fire" not in frame["data"]["message"]  # no internals leak to the client
+    assert await client.call("join_personal_room") == {"userId": bob.pk}
+
+
+async def test_invalid_data_is_reported_before_any_effect_with_the_field_named(
+    open_socket: Opener, alice: User
+) -> None:
+    client = await open_socket(alice)
+    frame = await client.request("authenticate", {"token": 5})
+    assert frame["data"]["code"] == "invalid" and set(frame["data"]["errors"]) == {"token"}
+    frame = await client.request("send_message", {"content": 7})
+    assert frame["data"]["code"] == "invalid" and set(frame["data"]["errors"]) == {"receiverId", "content"}
+    assert await database_sync_to_async(Message.objects.count)() == 0
