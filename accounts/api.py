@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
+from accounts import schemas
 from accounts.auth import tokens_for
 from accounts.models import User
 from accounts.serializers import (
@@ -28,6 +30,7 @@ from accounts.serializers import (
 from chat import presence
 from chat.errors import Unauthenticated
 from chatproject.api import envelope, page_body, page_request
+from chatproject.openapi import PageQuery, failures
 
 
 def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -40,6 +43,14 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
+    @extend_schema(
+        operation_id="register",
+        tags=["auth"],
+        summary="Create an account",
+        description="Django's password validators apply. Returns the new user and a token pair.",
+        request=RegisterSerializer,
+        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415)},
+    )
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -59,6 +70,13 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
+    @extend_schema(
+        operation_id="obtainToken",
+        tags=["auth"],
+        summary="Log in: username and password for a token pair",
+        request=CredentialsSerializer,
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+    )
     def post(self, request: Request) -> Response:
         data = _validated(CredentialsSerializer, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
@@ -71,6 +89,14 @@ class TokenRefreshView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
+    @extend_schema(
+        operation_id="refreshToken",
+        tags=["auth"],
+        summary="Spend a refresh token for a new pair",
+        description="Refresh tokens rotate and are single use: the one sent is blacklisted.",
+        request=RefreshSerializer,
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+    )
     def post(self, request: Request) -> Response:
         data = _validated(RefreshSerializer, request.data)
         serializer = TokenRefreshSerializer(data=data)
@@ -84,6 +110,12 @@ class TokenRefreshView(APIView):
 
 
 class MeView(APIView):
+    @extend_schema(
+        operation_id="me",
+        tags=["auth"],
+        summary="The caller's own profile",
+        responses={200: schemas.ProfileEnvelope, **failures(401)},
+    )
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]
         return envelope(profile(user, presence.online_among([user.pk])))
@@ -92,6 +124,13 @@ class MeView(APIView):
 class UsersView(APIView):
     """Active users other than the caller, to start a chat with."""
 
+    @extend_schema(
+        operation_id="listUsers",
+        tags=["auth"],
+        summary="Active users to start a chat with (not the caller), by username",
+        parameters=[PageQuery, UserSearchSerializer],
+        responses={200: schemas.UserPageEnvelope, **failures(400, 401)},
+    )
     def get(self, request: Request) -> Response:
         page = page_request(request.query_params, default_limit=20)
         search = _validated(UserSearchSerializer, request.query_params).get("search", "").strip()

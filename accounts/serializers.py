@@ -78,4 +78,6 @@ class RefreshSerializer(serializers.Serializer[Any]):
 
 
 class UserSearchSerializer(serializers.Serializer[Any]):
-    search = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text="Part of a username, first or last name (any case)."
+    )

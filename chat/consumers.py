@@ -25,6 +25,7 @@ from chat import events, presence, ratelimit, services
 from chat.errors import ChatError, Forbidden, Unauthenticated
 from chat.protocol import FrameError, encode, parse_frame, validate_data
 from chat.validation import SendRequest
+from chatproject import metrics
 
 logger = logging.getLogger("chat.socket")
 
@@ -75,6 +76,7 @@ def _header_token(scope: dict[str, Any]) -> str | None:
 
 class ChatConsumer(AsyncWebsocketConsumer):
     user: User | None = None
+    _counted = False  # whether this socket is in the open-sockets gauge
 
     # --- Lifecycle -----------------------------------------------------------------------
 
@@ -86,6 +88,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._tasks: list[asyncio.Task[None]] = []
         self._expiry_task: asyncio.Task[None] | None = None
         self._closing = False
+        metrics.OPEN_SOCKETS.inc()
+        self._counted = True
         await self.accept()
         token = _query_token(self.scope) or _header_token(self.scope)
         if token is None:
@@ -99,6 +103,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._start_session(identity)
 
     async def disconnect(self, code: int) -> None:
+        if self._counted:
+            self._counted = False
+            metrics.OPEN_SOCKETS.dec()
         for task in self._tasks:
             task.cancel()
         if self._expiry_task:
@@ -295,11 +302,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             events.conversation_group(conversation_id), events.room_event(conversation_id, event, data)
         )
 
-    async def _send(self, event: str, data: Any, ref: str | int | None = None) -> None:
-        if not self._closing:
-            await self.send(text_data=encode(event, data, ref))
+    async def _send(self, event: str, data: Any, ref: str | int | None = None) -> bool:
+        if self._closing:
+            return False
+        await self.send(text_data=encode(event, data, ref))
+        return True
 
     async def _error(self, code: str, message: str, ref: Any = None, exc: ChatError | None = None) -> None:
+        metrics.error("ws", code)
         data: dict[str, Any] = {"code": code, "message": message}
         if exc is not None and exc.errors:
             data["errors"] = exc.errors
@@ -318,7 +328,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if message.get("scope") == "user" and event in _ROOM_FIRST and data.get("conversationId") in self.rooms:
             return
-        await self._send(event, data)
+        if await self._send(event, data):
+            metrics.delivered(event)
 
     async def chat_close(self, message: dict[str, Any]) -> None:
         await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
@@ -326,7 +337,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 def _send_and_render(user: User, request: SendRequest) -> dict[str, Any]:
     """Send and build the ack payload in the same worker-thread call (one DB hop per frame)."""
-    result = services.send_message(user, request)
+    result = services.send_message(user, request, transport="ws")
     return events.new_message_payload(result.message, presence.online_among([user.pk])) | {
         "duplicate": not result.created
     }

@@ -20,6 +20,7 @@ from chat import events, presence, ratelimit
 from chat.errors import Forbidden, Invalid, NotFound
 from chat.models import PREVIEW_LENGTH, Conversation, Message
 from chat.validation import MAX_ID, SendRequest
+from chatproject import metrics
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,8 @@ def _existing_send(sender: User, client_message_id: str | None) -> Message | Non
     )
 
 
-def send_message(sender: User, request: SendRequest) -> SendResult:
-    """Store a message and publish it after commit.
+def send_message(sender: User, request: SendRequest, *, transport: str = "rest") -> SendResult:
+    """Store a message and publish it after commit (`transport`, rest or ws, labels the metric).
 
     One transaction: lock the conversation row while taking the next seq and updating the
     preview, then insert. Because the row lock is held from before the insert takes its id
@@ -131,6 +132,7 @@ def send_message(sender: User, request: SendRequest) -> SendResult:
                 created_at=now,
             )
             events.message_created_after_commit(message)
+            transaction.on_commit(lambda: metrics.message_sent(transport))
     except IntegrityError:
         # A concurrent retry with the same clientMessageId committed first; ours rolled back
         # whole (seq included), so return the stored one.

@@ -21,6 +21,7 @@ from rest_framework import exceptions, parsers, renderers, status
 from rest_framework.response import Response
 
 from chat.errors import ChatError, Invalid
+from chatproject import metrics
 
 logger = logging.getLogger("chat.api")
 
@@ -96,6 +97,8 @@ def _auth_message(detail: Any) -> str:
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """Map domain and DRF errors to the envelope; anything else is a real 500 (logged)."""
     headers: dict[str, str] = {}
+    if isinstance(exc, (ChatError, Http404, DjangoPermissionDenied, exceptions.APIException)):
+        metrics.rest_error(exc)
     if isinstance(exc, ChatError):
         if getattr(exc, "retry_after", None):
             headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]

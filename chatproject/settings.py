@@ -52,11 +52,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "channels",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us (no CDN)
     "accounts",
     "chat",
 ]
 
 MIDDLEWARE = [
+    "chatproject.metrics.RequestMetricsMiddleware",  # outermost: times everything, 413s included
     "chatproject.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "chat.web.StaticFilesMiddleware",  # WhiteNoise: daphne serves /static/ (the web client) itself
@@ -172,6 +175,28 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["chatproject.api.JSONParser"],
     "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI (drf-spectacular): /api/schema/ and Swagger UI at /api/docs/ ---------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-realtime-chat REST API",
+    "DESCRIPTION": (
+        "One-to-one chat over REST. Every response is an envelope: "
+        "`{success: true, message?, data}` or `{success: false, message, errors?}`. "
+        "The WebSocket protocol is described in /api/asyncapi.yaml and docs/websocket.md."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # `success` is the constant true (success envelopes) or false (failures).
+    "ENUM_NAME_OVERRIDES": {"SuccessTrue": [(True, True)], "SuccessFalse": [(False, False)]},
+    "TAGS": [{"name": "auth", "description": "Accounts and tokens"}, {"name": "chat", "description": "Messages"}],
 }
 
 # --- Chat limits ----------------------------------------------------------------------
@@ -182,6 +207,12 @@ WS_AUTH_TIMEOUT_SECONDS = 10.0
 # A REST body larger than this is refused with 413 before it is parsed.
 MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# --- Operations -----------------------------------------------------------------------
+# With METRICS_TOKEN set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.string("METRICS_TOKEN")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or any(c.isspace() or not c.isprintable() for c in METRICS_TOKEN)):
+    raise EnvError("METRICS_TOKEN must be at least 16 printable characters without spaces")
 
 # --- Start-up behaviour (manage.py serve) ---------------------------------------------
 DB_SYNC = env.boolean("DB_SYNC", False)

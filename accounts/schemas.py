@@ -1,0 +1,65 @@
+"""OpenAPI shapes of the /api/auth responses (the dicts accounts.serializers and accounts.api build)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from chatproject.openapi import enveloped
+
+
+class UserSummarySerializer(serializers.Serializer[Any]):
+    """The only user shape chat endpoints show: never email, password or staff flags."""
+
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    first_name = serializers.CharField(allow_blank=True)
+    last_name = serializers.CharField(allow_blank=True)
+    is_online = serializers.BooleanField()
+    last_seen_at = serializers.DateTimeField(allow_null=True, help_text="When the user's last socket closed.")
+
+    class Meta:
+        ref_name = "UserSummary"
+
+
+class ProfileSerializer(UserSummarySerializer):
+    """The caller's own profile: the summary plus what only its owner sees."""
+
+    email = serializers.CharField(allow_blank=True)
+    date_joined = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Profile"
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    access = serializers.CharField(help_text="Access JWT, sent as `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(help_text="Refresh JWT (single use: refreshing spends it).")
+
+    class Meta:
+        ref_name = "TokenPair"
+
+
+class RegisteredSerializer(TokenPairSerializer):
+    user = UserSummarySerializer()
+
+    class Meta:
+        ref_name = "Registered"
+
+
+class UserPageSerializer(serializers.Serializer[Any]):
+    users = UserSummarySerializer(many=True)
+    total = serializers.IntegerField(min_value=0)
+    page = serializers.IntegerField(min_value=1)
+    limit = serializers.IntegerField(min_value=1, max_value=100)
+    totalPages = serializers.IntegerField(min_value=0)
+
+    class Meta:
+        ref_name = "UserPage"
+
+
+RegisteredEnvelope = enveloped("RegisteredEnvelope", RegisteredSerializer(), message=True)
+TokenPairEnvelope = enveloped("TokenPairEnvelope", TokenPairSerializer())
+ProfileEnvelope = enveloped("ProfileEnvelope", ProfileSerializer())
+UserPageEnvelope = enveloped("UserPageEnvelope", UserPageSerializer())

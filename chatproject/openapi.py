@@ -1,0 +1,121 @@
+"""OpenAPI building blocks: the envelope, the failure shape, paging parameters, the Bearer scheme.
+
+The views render plain dicts for speed (chat.serializers), so the schema is declared here with
+serializer classes that describe those dicts; tests/test_openapi.py validates real responses
+against the generated schema, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from chat.validation import MAX_ID
+from chatproject.api import MAX_LIMIT
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """`Authorization: Bearer <access JWT>` (accounts.auth.BearerAuthentication)."""
+
+    target_class = "accounts.auth.BearerAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(  # type: ignore[no-any-return]
+            header_name="HTTP_AUTHORIZATION",
+            token_prefix="Bearer",  # noqa: S106 - the scheme name, not a secret
+            bearer_format="JWT",
+        )
+
+
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class TrueField(serializers.BooleanField):
+    """`success: true` of every success envelope."""
+
+
+@extend_schema_field({"type": "boolean", "enum": [False]})
+class FalseField(serializers.BooleanField):
+    """`success: false` of every failure envelope."""
+
+
+class FailureSerializer(serializers.Serializer[Any]):
+    """`{success: false, message, errors?}`: `errors` maps a field name to its problems (400s)."""
+
+    success = FalseField()
+    message = serializers.CharField(help_text="A human sentence saying what went wrong.")
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field named like Serializer.errors
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Problems per field (`receiverId`, `content`, `page`, `q`, ...), on 400s about named fields.",
+    )
+
+    class Meta:
+        ref_name = "Failure"
+
+
+def enveloped(
+    name: str, data: Any, *, message: bool = False, description: str = ""
+) -> type[serializers.Serializer[Any]]:
+    """A component `name` = `{success: true, message?, data}` around `data` (a serializer or field)."""
+    fields: dict[str, Any] = {"success": TrueField()}
+    if message:
+        fields["message"] = serializers.CharField(help_text="A short human sentence about what happened.")
+    fields["data"] = data
+    fields["__doc__"] = description or f"Success envelope around {name.removesuffix('Envelope')}."
+    return type(name, (serializers.Serializer,), fields)
+
+
+_FAILURES = {
+    400: "Bad input (a field's type, blankness, length or format; a bad query parameter; malformed JSON).",
+    401: "No token, a bad or expired one, or a deactivated user's.",
+    403: "Authenticated but not allowed.",
+    404: "No such thing, or not yours to see (answered exactly alike, so ids cannot be probed).",
+    413: "The body is over 64 KiB, refused before it is read.",
+    415: "The body is not `application/json`.",
+    429: "Over the message rate limit (shared with the WebSocket); `Retry-After` says when to retry.",
+}
+
+
+def failures(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(FailureSerializer, description=_FAILURES[code]) for code in codes}
+
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before sending again.",
+)
+
+# `page` is at most nine digits (chatproject.api), `limit` 1..100.
+MAX_PAGE = 999_999_999
+
+
+class PageQuery(serializers.Serializer[Any]):
+    page = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE, help_text="Page number, from 1 (default 1)."
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LIMIT, help_text="Items per page, 1..100."
+    )
+
+
+class CursorQuery(PageQuery):
+    before = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The `limit` messages just older than this message id (cursor mode). Not with `after` or `page`.",
+    )
+    after = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The `limit` messages just newer than this message id (cursor mode). Not with `before` or `page`.",
+    )

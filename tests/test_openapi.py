@@ -1,0 +1,279 @@
+"""The OpenAPI schema at /api/schema/: valid, complete, and true to what the endpoints return.
+
+Every response below comes from the real view through the test client and is validated
+against the schema documented for its path, method and status, with every object closed
+(`additionalProperties: false`), so an undocumented field or status fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from openapi_spec_validator import validate as validate_spec
+from rest_framework.test import APIClient
+
+from accounts.auth import tokens_for
+from accounts.models import User
+from chatproject.env import RateLimit
+from tests.chat_support import SEND, messages_url, read_url, search_url, send
+
+pytestmark = pytest.mark.django_db
+
+# Routes under /api/ that serve documentation, not the REST API itself.
+DOC_ROUTES = re.compile(r"^/api/(schema/|docs/|asyncapi\.yaml$)")
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    response = Client().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content[:300]
+    return dict(json.loads(response.content))
+
+
+def _closed(schema: Any) -> Any:
+    """A copy where every object schema with properties refuses keys it does not list."""
+    if isinstance(schema, dict):
+        out = {key: _closed(value) for key, value in schema.items()}
+        if "properties" in out and out.get("type") == "object":
+            out.setdefault("additionalProperties", False)
+        return out
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    return schema
+
+
+def response_validator(spec: dict[str, Any]) -> Callable[[Any, str, str], None]:
+    components = _closed(spec["components"])
+
+    def check(response: Any, path: str, method: str) -> None:
+        operation = spec["paths"][path][method.lower()]
+        status = str(response.status_code)
+        assert status in operation["responses"], f"{method} {path} answered {status}, which is not documented"
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        document = {**_closed(copy.deepcopy(schema)), "components": components}
+        OAS30Validator(document, format_checker=oas30_format_checker).validate(json.loads(response.content))
+        checked.add((path, method.lower(), status))
+
+    checked: set[tuple[str, str, str]] = set()
+    check.checked = checked  # type: ignore[attr-defined]
+    return check
+
+
+def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry.url_patterns, route)
+        elif isinstance(entry, URLPattern):
+            yield "/" + route, entry.callback
+
+
+def _openapi_path(route: str) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+# --- the document ----------------------------------------------------------------------------
+
+
+def test_schema_is_a_valid_openapi_3_document(spec: dict[str, Any]) -> None:
+    validate_spec(spec)
+    assert spec["openapi"].startswith("3.")
+
+
+def test_schema_needs_no_auth_even_with_a_bad_token() -> None:
+    response = Client().get("/api/schema/", HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert response.status_code == 200
+    assert b"openapi: 3" in response.content  # YAML by default
+
+
+def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
+    api_routes = {
+        _openapi_path(route): callback
+        for route, callback in _routes(get_resolver().url_patterns)
+        if route.startswith("/api/") and not DOC_ROUTES.match(route)
+    }
+    assert len(api_routes) == 13
+    assert set(api_routes) == set(spec["paths"])
+    for path, callback in api_routes.items():
+        view = callback.view_class
+        methods = {m for m in view.http_method_names if hasattr(view, m) and m not in {"options", "head"}}
+        assert methods == set(spec["paths"][path]), path
+
+
+def test_bearer_scheme_and_public_auth_endpoints(spec: dict[str, Any]) -> None:
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            public = path in {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
+            assert operation["security"] == ([{}] if public else [{"bearerAuth": []}]), (method, path)
+            if not public:
+                assert "401" in operation["responses"], (method, path)
+
+
+def test_query_parameters_carry_their_bounds(spec: dict[str, Any]) -> None:
+    params = {
+        p["name"]: p for p in spec["paths"]["/api/chat/conversations/{conversation_id}/search"]["get"]["parameters"]
+    }
+    assert params["page"]["schema"]["minimum"] == 1
+    assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
+    assert params["before"]["schema"]["minimum"] == params["after"]["schema"]["minimum"] == 1
+    assert params["q"]["required"] is True
+    assert params["q"]["schema"]["maxLength"] == 200
+    send_body = spec["components"]["schemas"]["SendRequest"]
+    assert send_body["required"] == ["content", "receiverId"]
+    assert send_body["properties"]["content"]["maxLength"] == 10_000
+    headers = spec["paths"]["/api/chat/send"]["post"]["responses"]["429"]["headers"]
+    assert "Retry-After" in headers
+
+
+def test_spectacular_command_validates_without_warnings(tmp_path: Any) -> None:
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out), stderr=io.StringIO())
+    assert out.read_text().startswith("openapi: 3")
+
+
+def test_swagger_ui_is_served_from_our_own_static_files() -> None:
+    client = Client()
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/api/schema/" in html
+    assets = re.findall(r'(?:src|href)="([^"]+swagger-ui[^"]+)"', html)
+    assert assets, html[:500]
+    assert not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+
+
+# --- real responses against the documented schemas -----------------------------------------
+
+
+def _client(user: User) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
+    return api
+
+
+def test_every_endpoint_answers_what_the_schema_documents(
+    spec: dict[str, Any], settings: Any, make_user: Callable[..., User]
+) -> None:
+    settings.MESSAGE_RATE_LIMIT = RateLimit(100, 60)
+    check = response_validator(spec)
+    anon = APIClient()
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    as_alice, as_bob, as_carol = _client(alice), _client(bob), _client(carol)
+    conv = "/api/chat/conversations/{conversation_id}"
+
+    # auth
+    r = anon.post("/api/auth/register", {"username": "dave", "password": "a-strong-pass-123"}, format="json")
+    check(r, "/api/auth/register", "POST")
+    assert r.status_code == 201
+    check(anon.post("/api/auth/register", {"username": "", "password": 1}, format="json"), "/api/auth/register", "POST")
+    big = json.dumps({"username": "x" * 70_000})
+    for path in ("/api/auth/register", "/api/auth/token", "/api/auth/token/refresh", SEND):
+        check(as_alice.post(path, "x", content_type="text/plain"), path, "POST")  # 415
+        check(as_alice.post(path, big, content_type="application/json"), path, "POST")  # 413
+    pair = anon.post("/api/auth/token", {"username": "dave", "password": "a-strong-pass-123"}, format="json")
+    check(pair, "/api/auth/token", "POST")
+    check(
+        anon.post("/api/auth/token", {"username": "dave", "password": "wrong"}, format="json"),
+        "/api/auth/token",
+        "POST",
+    )
+    check(anon.post("/api/auth/token", {}, format="json"), "/api/auth/token", "POST")
+    refresh = pair.json()["data"]["refresh"]
+    check(anon.post("/api/auth/token/refresh", {"refresh": refresh}, format="json"), "/api/auth/token/refresh", "POST")
+    check(anon.post("/api/auth/token/refresh", {"refresh": refresh}, format="json"), "/api/auth/token/refresh", "POST")
+    check(anon.post("/api/auth/token/refresh", {"refresh": 5}, format="json"), "/api/auth/token/refresh", "POST")
+    check(as_alice.get("/api/auth/me"), "/api/auth/me", "GET")
+    check(anon.get("/api/auth/me"), "/api/auth/me", "GET")
+    check(as_alice.get("/api/auth/users", {"search": "b", "limit": 5}), "/api/auth/users", "GET")
+    check(as_alice.get("/api/auth/users", {"limit": 101}), "/api/auth/users", "GET")
+    check(anon.get("/api/auth/users"), "/api/auth/users", "GET")
+
+    # send
+    first = as_alice.post(SEND, {"receiverId": bob.pk, "content": "hi <b>", "clientMessageId": "c1"}, format="json")
+    check(first, SEND, "POST")
+    assert first.status_code == 201
+    again = as_alice.post(SEND, {"receiverId": bob.pk, "content": "hi <b>", "clientMessageId": "c1"}, format="json")
+    check(again, SEND, "POST")
+    assert again.status_code == 200
+    check(as_alice.post(SEND, {"receiverId": bob.pk, "content": " "}, format="json"), SEND, "POST")
+    check(as_alice.post(SEND, {"receiverId": 999_999, "content": "x"}, format="json"), SEND, "POST")
+    check(anon.post(SEND, {"receiverId": bob.pk, "content": "x"}, format="json"), SEND, "POST")
+    message = send(bob, alice, "reply", attachment_url="https://example.com/a.png")
+    settings.MESSAGE_RATE_LIMIT = RateLimit(1, 60)
+    as_carol.post(SEND, {"receiverId": bob.pk, "content": "one"}, format="json")
+    limited = as_carol.post(SEND, {"receiverId": bob.pk, "content": "two"}, format="json")
+    check(limited, SEND, "POST")
+    assert limited.status_code == 429 and limited["Retry-After"]
+
+    # lists
+    cid = message.conversation_id
+    check(as_alice.get("/api/chat/conversations"), "/api/chat/conversations", "GET")
+    check(as_alice.get("/api/chat/conversations", {"page": 0}), "/api/chat/conversations", "GET")
+    check(as_alice.get(messages_url(cid)), f"{conv}/messages", "GET")
+    check(as_alice.get(messages_url(cid), {"after": 1, "limit": 1}), f"{conv}/messages", "GET")
+    check(as_alice.get(messages_url(cid), {"after": 1, "before": 5}), f"{conv}/messages", "GET")
+    check(as_carol.get(messages_url(cid)), f"{conv}/messages", "GET")
+    check(as_alice.get(search_url(cid), {"q": "HI"}), f"{conv}/search", "GET")
+    check(as_alice.get(search_url(cid), {"q": "re", "before": message.pk + 1}), f"{conv}/search", "GET")
+    check(as_alice.get(search_url(cid), {"q": " "}), f"{conv}/search", "GET")
+    check(as_carol.get(search_url(cid), {"q": "hi"}), f"{conv}/search", "GET")
+    check(as_alice.get("/api/chat/unread-count"), "/api/chat/unread-count", "GET")
+    check(as_alice.get("/api/chat/unread"), "/api/chat/unread", "GET")
+    check(anon.get("/api/chat/unread"), "/api/chat/unread", "GET")
+    check(anon.get("/api/chat/unread-count"), "/api/chat/unread-count", "GET")
+    check(anon.get("/api/chat/conversations"), "/api/chat/conversations", "GET")
+    check(anon.get(messages_url(cid)), f"{conv}/messages", "GET")
+    check(anon.get(search_url(cid), {"q": "x"}), f"{conv}/search", "GET")
+
+    # read and delete
+    check(as_alice.put(read_url(cid)), f"{conv}/read", "PUT")
+    check(as_carol.put(read_url(cid)), f"{conv}/read", "PUT")
+    check(anon.put(read_url(cid)), f"{conv}/read", "PUT")
+    own = first.json()["data"]["id"]
+    check(as_bob.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")  # 403
+    check(as_alice.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")
+    check(as_alice.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")  # 404
+    check(anon.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")
+
+    documented = {
+        (path, method, status)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        for status in operation["responses"]
+    }
+    missing = documented - check.checked  # type: ignore[attr-defined]
+    assert not missing, f"documented but never exercised: {sorted(missing)}"
+
+
+def test_an_undocumented_field_fails_the_response_check(spec: dict[str, Any], alice: User) -> None:
+    """The check above is not vacuous: a body with an extra key or a wrong type is refused."""
+    from jsonschema.exceptions import ValidationError
+
+    check = response_validator(spec)
+
+    class Fake:
+        status_code = 200
+        content = json.dumps({"success": True, "data": {"unreadCount": 0, "extra": 1}}).encode()
+
+    with pytest.raises(ValidationError):
+        check(Fake(), "/api/chat/unread-count", "GET")
+    Fake.content = json.dumps({"success": True, "data": {"unreadCount": "0"}}).encode()
+    with pytest.raises(ValidationError):
+        check(Fake(), "/api/chat/unread-count", "GET")
