@@ -9,6 +9,28 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
+def _daphne_cli() -> Any:
+    """daphne's command line, with a server that closes an over-limit frame with 1009.
+
+    Autobahn's default (failByDrop) drops the TCP connection on a frame over the size limit,
+    so the client sees 1006 (abnormal closure) instead of the 1009 the contract promises.
+    """
+    from daphne.cli import CommandLineInterface
+    from daphne.server import Server
+
+    class ChatServer(Server):
+        def listen_success(self, port: Any) -> None:
+            # Called synchronously while the listeners start, before any connection is accepted;
+            # protocols copy the factory's options when their connection opens.
+            self.ws_factory.setProtocolOptions(failByDrop=False)
+            super().listen_success(port)
+
+    class ChatCommandLine(CommandLineInterface):
+        server_class = ChatServer
+
+    return ChatCommandLine()
+
+
 class Command(BaseCommand):
     help = (
         "Serve HTTP and WebSocket with daphne on PORT (default 3010). With DB_SYNC=true it first "
@@ -24,11 +46,9 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=1)
         if settings.DB_SEED:
             call_command("seed_demo")
-        from daphne.cli import CommandLineInterface
-
         port = options["port"] or settings.PORT
         self.stdout.write(f"Serving on http://{options['host']}:{port} (ws path /ws/chat/)")
-        CommandLineInterface().run(
+        _daphne_cli().run(
             [
                 "--bind",
                 options["host"],
