@@ -18,7 +18,7 @@ $(VENV)/.deps: requirements.txt $(VENV)/.created
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev-deps: requirements-dev.txt requirements.txt $(VENV)/.deps
+$(VENV)/.dev-deps: requirements-dev.txt requirements.txt bench/requirements.txt $(VENV)/.deps
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
@@ -46,6 +46,15 @@ chromium:
 	    echo "warning: /usr/bin/chromium is missing and apt-get needs root; the browser test will be skipped"; \
 	  fi; \
 	fi
+
+## bench: load benchmark on loopback (two daphne processes, its own PostgreSQL database, Redis); prints
+## one table of figures against their limits and targets. BENCH_QUICK=1: ~2 minutes. See docs/benchmarks.md.
+bench: $(VENV)/.bench-deps
+	$(PY) -m bench
+
+$(VENV)/.bench-deps: bench/requirements.txt requirements.txt $(VENV)/.deps
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	@touch $@
 
 ## screenshots: redraw docs/screenshots/ (the web client pictures in the README)
 screenshots: dev-deps chromium

@@ -1,0 +1,1 @@
+"""The benchmark behind `make bench`: loads on loopback against two chat servers, one printed table."""

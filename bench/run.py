@@ -1,0 +1,659 @@
+"""`make bench`: start two chat servers on a fresh database, run bounded loads, print one table.
+
+Order: idle sockets first (on fresh processes, so memory growth is not hidden by memory a
+previous phase freed), then the reconnect storm on those sockets, the sustained chat steps,
+pgbench for the same transaction, and the REST reads. Everything is bound to loopback,
+bounded in time, and stopped at the end (also on Ctrl-C or an error).
+
+Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,
+BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS,
+BENCH_SERVER=daphne|uvicorn, BENCH_SETTINGS=<settings module for the servers>,
+BENCH_PROFILE=<rate> (py-spy the first server during that chat step). The PostgreSQL server is
+DATABASE_URL's (its database name is ignored) or postgres://postgres@127.0.0.1:5432; Redis is REDIS_URL's
+or redis://127.0.0.1:6379/0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import servers
+from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, ratio
+
+PHASES = ("idle", "chat", "pgbench", "rest")
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def pg_server_url(database_url: str) -> str:
+    """The PostgreSQL server of DATABASE_URL without its database name (the bench makes its own).
+
+    Unset, or not PostgreSQL (the embedded SQLite default), means the machine's local server.
+    """
+    from urllib.parse import urlsplit
+
+    url = database_url.strip()
+    if not url.startswith(("postgres://", "postgresql://")):
+        return DEFAULT_PG
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _ints(name: str, default: list[int]) -> list[int]:
+    raw = os.environ.get(name, "").strip()
+    return [int(x) for x in raw.split(",") if x.strip()] if raw else default
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+@dataclass
+class Plan:
+    quick: bool
+    phases: set[str]
+    chat_pairs: int
+    chat_rates: list[int]
+    chat_seconds: float
+    idle_per_process: int
+    pgbench_seconds: int
+    rest_scales: list[int]
+    rest_requests: int
+    server: str
+    settings_module: str
+    profile_rate: int | None
+
+    @classmethod
+    def from_env(cls) -> Plan:
+        quick = os.environ.get("BENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+        only = os.environ.get("BENCH_ONLY", "").strip()
+        phases = {p.strip() for p in only.split(",") if p.strip()} if only else set(PHASES)
+        unknown = phases - set(PHASES)
+        if unknown:
+            raise SystemExit(f"BENCH_ONLY names unknown phases: {', '.join(sorted(unknown))}")
+        profile = os.environ.get("BENCH_PROFILE", "").strip()
+        return cls(
+            quick=quick,
+            phases=phases,
+            chat_pairs=int(_number("BENCH_PAIRS", 50 if quick else 100)),
+            chat_rates=_ints("BENCH_RATES", [100, 200, 400] if quick else [100, 200, 300, 400, 600, 800, 1000, 1300]),
+            chat_seconds=_number("BENCH_STEP_SECONDS", 4 if quick else 10),
+            idle_per_process=int(_number("BENCH_IDLE_PER_PROCESS", 300 if quick else 2000)),
+            pgbench_seconds=5 if quick else 10,
+            rest_scales=[1_000, 100_000] if quick else [1_000, 100_000, 1_000_000],
+            rest_requests=50 if quick else 200,
+            server=os.environ.get("BENCH_SERVER", "daphne"),
+            settings_module=os.environ.get("BENCH_SETTINGS", "chatproject.settings"),
+            profile_rate=int(profile) if profile else None,
+        )
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    idle: dict[str, Any] = field(default_factory=dict)
+    bare: dict[str, Any] = field(default_factory=dict)
+    storm: dict[str, Any] = field(default_factory=dict)
+    pgbench_tps: float | None = None
+    pgbench_clients: int = 8
+    rest: dict[str, Any] = field(default_factory=dict)
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _machine(plan: Plan) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_average_start": _load_average(),
+        "server": plan.server,
+        "settings": plan.settings_module,
+        "quick": plan.quick,
+        "db_pool": f"{os.environ.get('DB_POOL_MIN', '2')}/{os.environ.get('DB_POOL_MAX', '20')}",
+        "asgi_threads": os.environ.get("ASGI_THREADS", "default"),
+    }
+
+
+def _server_env(db_url: str, redis_url: str, prefix: str, secret: str, settings_module: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "CHANNEL_PREFIX": prefix,
+            "MESSAGE_RATE_LIMIT": "off",
+            "JWT_SECRET": secret,
+            "JWT_ACCESS_MINUTES": "180",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DB_SYNC": "false",
+            "DB_SEED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+# --- Phases ---------------------------------------------------------------------------------
+
+
+def _idle_phase(plan: Plan, chat: list[servers.Server], log_dir: Path, results: Results) -> None:
+    from bench import db
+
+    pairs = db.make_pairs("idle", plan.idle_per_process)
+    asyncio.run(_idle_sockets(plan, pairs, chat, log_dir, results))
+
+
+async def _idle_sockets(
+    plan: Plan, pairs: list[Any], chat: list[servers.Server], log_dir: Path, results: Results
+) -> None:
+    from bench import idle
+
+    urls = [s.ws_url for s in chat]
+    print(f"  idle: {2 * len(pairs)} sockets over two processes …", flush=True)
+    held, clients = await idle.hold_idle(pairs, urls, [s.pid for s in chat])
+    results.idle = asdict(held) | {
+        "connects_per_second": held.connects_per_second,
+        "bytes_per_socket": held.bytes_per_socket,
+        "connect_errors": held.connect_errors[:5],
+        "join_errors": held.join_errors[:5],
+        "connect_error_count": len(held.connect_errors),
+        "join_error_count": len(held.join_errors),
+    }
+    print(f"  storm: dropping all {len(clients)} sockets at once …", flush=True)
+    stormed = await idle.storm(clients, pairs, urls)
+    results.storm = asdict(stormed) | {"errors": stormed.errors[:5], "error_count": len(stormed.errors)}
+    await idle.close_all(clients)
+
+    bare = [servers.start_bare(log_dir), servers.start_bare(log_dir)]
+    try:
+        print(f"  bare websockets: {2 * len(pairs)} sockets …", flush=True)
+        held_bare, bare_clients = await idle.hold_idle(
+            [db_pair_without_tokens(p) for p in pairs], [s.ws_url for s in bare], [s.pid for s in bare], join=False
+        )
+        await idle.close_all(bare_clients)
+        results.bare = asdict(held_bare) | {
+            "connects_per_second": held_bare.connects_per_second,
+            "bytes_per_socket": held_bare.bytes_per_socket,
+            "connect_errors": held_bare.connect_errors[:5],
+        }
+    finally:
+        for server in bare:
+            servers.stop(server)
+
+
+def db_pair_without_tokens(pair: Any) -> Any:
+    """The bare server takes no token; the same sockets otherwise."""
+    from bench.chat_load import Pair
+
+    return Pair(pair.sender_id, "", pair.receiver_id, "", pair.conversation_id)
+
+
+def _chat_phase(plan: Plan, chat: list[servers.Server], out_dir: Path, results: Results) -> None:
+    from bench import db
+
+    pairs = db.make_pairs("chat", plan.chat_pairs)
+    asyncio.run(_chat_steps(plan, pairs, chat, out_dir, results))
+
+
+async def _chat_steps(
+    plan: Plan, pairs: list[Any], chat: list[servers.Server], out_dir: Path, results: Results
+) -> None:
+    from bench import db
+    from bench.chat_load import ChatLoad
+
+    load = ChatLoad(pairs, [s.ws_url for s in chat])
+    await load.open()
+    try:
+        for index, rate in enumerate(plan.chat_rates):
+            tag = f"s{index}r{rate}"
+            profiler = _start_profiler(plan, rate, chat[0], out_dir)
+            cpu_before = servers.cpu_snapshot()
+            wall_before = time.perf_counter()
+            record = await load.step(tag, rate, plan.chat_seconds)
+            wall = time.perf_counter() - wall_before
+            cpu_after = servers.cpu_snapshot()
+            if profiler is not None:
+                profiler.wait(plan.chat_seconds + 30)
+            stored = await asyncio.to_thread(db.stored_counts, tag)
+            ledger = check_ledger(record.sent_at, record.acked_at, stored, record.delivered)
+            latency = Latency.of(record.latencies_ms())
+            step = Step(rate, record.acked_per_second(), latency, ledger.ok)
+            named = {chat[0].pid: "server_a", chat[1].pid: "server_b", os.getpid(): "client"}
+            spent = servers.cpu_breakdown(cpu_before, cpu_after, named)
+            cores = {k: v / wall for k, v in spent.items()}
+            per_msg = {k: v * 1000 / max(1, len(record.acked_at)) for k, v in spent.items()}
+            results.steps.append(
+                {
+                    "offered": rate,
+                    "acked_per_s": step.acked_per_s,
+                    "latency": asdict(latency),
+                    "sent": ledger.sent,
+                    "acked": ledger.acked,
+                    "lost": ledger.lost,
+                    "duplicated": ledger.duplicated,
+                    "errors": sorted(set(record.errors.values()))[:5],
+                    "ok": ledger.ok,
+                    "cpu_cores": cores,
+                    "cpu_ms_per_message": per_msg,
+                }
+            )
+            print(
+                f"  chat {rate:>5} msg/s offered: {step.acked_per_s:7.0f} acked/s, p50 {fmt(latency.p50)} ms, "
+                f"p99 {fmt(latency.p99)} ms, p99.9 {fmt(latency.p999)} ms, lost {ledger.lost}, "
+                f"doubled {ledger.duplicated}\n        CPU cores busy: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+                + "; CPU ms per message: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in per_msg.items()),
+                flush=True,
+            )
+            saturated = latency.count == 0 or latency.p99 > 1000 or step.acked_per_s < 0.8 * rate
+            if saturated and index + 1 < len(plan.chat_rates):
+                results.notes.append(f"chat steps stopped after {rate} msg/s: the servers fell behind the offered rate")
+                break
+            if index + 1 < len(plan.chat_rates):
+                await asyncio.sleep(1)
+    finally:
+        await load.close()
+
+
+def _start_profiler(plan: Plan, rate: int, server: servers.Server, out_dir: Path) -> subprocess.Popen[bytes] | None:
+    if plan.profile_rate != rate:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    target = out_dir / f"profile-{rate}.txt"
+    print(f"  profiling server {server.pid} with py-spy → {target}", flush=True)
+    return subprocess.Popen(
+        [str(spy), "record", "-p", str(server.pid), "-d", str(int(plan.chat_seconds)), "-r", "200",
+         "-f", "raw", "-o", str(target), "--nonblocking", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _pgbench_phase(plan: Plan, pg: dict[str, Any], db_name: str, out_dir: Path, results: Results) -> None:
+    from bench import db
+
+    pairs = db.make_pairs("pgbench", 8)
+    ids = [p.conversation_id for p in pairs]
+    if ids != list(range(ids[0], ids[0] + 8)):
+        raise RuntimeError(f"pgbench conversations are not consecutive: {ids}")
+    results.pgbench_tps = db.run_pgbench(
+        pg["host"],
+        pg["port"],
+        pg["user"],
+        pg["password"],
+        db_name,
+        ids[0],
+        8,
+        plan.pgbench_seconds,
+        str(out_dir / "send.pgbench"),
+    )
+    print(f"  pgbench, send transaction, 8 clients: {results.pgbench_tps:,.0f} tps", flush=True)
+
+
+async def _rest_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
+    from bench import db, rest
+
+    for scale in plan.rest_scales:
+        history = await asyncio.to_thread(rest.load_history, scale, db.make_users)
+        print(f"  rest: {scale:,} messages loaded in {history.load_seconds:.1f} s", flush=True)
+        entry: dict[str, Any] = {"load_seconds": history.load_seconds, "endpoints": {}, "page_size_queries": {}}
+        for name, path in rest.endpoints(history).items():
+            queries = await asyncio.to_thread(rest.count_queries, path, history.token)
+            latency = await rest.measure_latency(chat[0].http_url, path, history.token, plan.rest_requests)
+            entry["endpoints"][name] = {"path": path, "queries": queries, "latency": asdict(latency)}
+        for name, (small, large) in rest.page_size_variants(history).items():
+            entry["page_size_queries"][name] = [
+                await asyncio.to_thread(rest.count_queries, small, history.token),
+                await asyncio.to_thread(rest.count_queries, large, history.token),
+            ]
+        results.rest[str(scale)] = entry
+
+
+# --- The table ----------------------------------------------------------------------------
+
+
+def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
+    """Rows of the printed table and the targets they are judged by."""
+    rows: list[list[str]] = []
+    targets: list[Target] = []
+
+    def row(measure: str, ours: str, limit: str = "", rat: float | None = None, target: Target | None = None) -> None:
+        rows.append(
+            [
+                measure,
+                ours,
+                limit,
+                fmt(rat) if rat is not None else "",
+                target.wanted() if target else "",
+                target.verdict() if target else "",
+            ]
+        )
+        if target:
+            targets.append(target)
+
+    tps = results.pgbench_tps
+    if results.steps:
+        for s in results.steps:
+            lat = s["latency"]
+            rows.append(
+                [
+                    f"chat {s['offered']:,} msg/s offered",
+                    f"{fmt(s['acked_per_s'])} acked/s; p50/p99/p99.9 {fmt(lat['p50'])}/{fmt(lat['p99'])}/"
+                    f"{fmt(lat['p999'])} ms; lost {s['lost']}, doubled {s['duplicated']}",
+                    f"pgbench {fmt(tps)} tps" if tps else "",
+                    fmt(ratio(s["acked_per_s"], tps)) if tps else "",
+                    "",
+                    "",
+                ]
+            )
+        steps = [Step(s["offered"], s["acked_per_s"], Latency(**s["latency"]), s["ok"]) for s in results.steps]
+        best100 = best_step(steps, 100)
+        best50 = best_step(steps, 50)
+        row(
+            "chat: best rate, p99 < 100 ms, no loss",
+            f"{fmt(best100.acked_per_s)} msg/s (p99 {fmt(best100.latency.p99)} ms)" if best100 else "none",
+            f"pgbench {fmt(tps)} tps" if tps else "",
+            ratio(best100.acked_per_s, tps) if best100 else None,
+        )
+        rate50 = best50.acked_per_s if best50 else 0.0
+        row(
+            "chat: best rate, p99 < 50 ms, no loss",
+            f"{fmt(rate50)} msg/s" + (f" (p99 {fmt(best50.latency.p99)} ms)" if best50 else ""),
+            f"pgbench {fmt(tps)} tps" if tps else "",
+            ratio(rate50, tps),
+            Target("msgs/s at p99 < 50 ms", rate50, 1000, True, " msg/s"),
+        )
+        if tps:
+            row(
+                "chat: that rate ÷ pgbench 8-client tps",
+                fmt(ratio(rate50, tps)),
+                f"{fmt(tps)} tps",
+                ratio(rate50, tps),
+                Target("ratio to pgbench", ratio(rate50, tps), 0.45, True),
+            )
+    if results.idle:
+        idle, bare = results.idle, results.bare
+        kib = idle["bytes_per_socket"] / 1024
+        bare_kib = bare["bytes_per_socket"] / 1024 if bare else None
+        row(
+            f"idle: memory per socket ({idle['sockets']:,} sockets, 2 processes)",
+            f"{fmt(kib)} KiB",
+            f"bare websockets {fmt(bare_kib)} KiB" if bare_kib else "",
+            ratio(kib, bare_kib),
+            Target("KiB per idle socket", kib, 24, False, " KiB"),
+        )
+        if bare_kib:
+            row(
+                "idle: memory ÷ bare websockets",
+                fmt(ratio(kib, bare_kib)),
+                "",
+                ratio(kib, bare_kib),
+                Target("memory ratio to bare websockets", ratio(kib, bare_kib), 2, False),
+            )
+        bare_cps = bare.get("connects_per_second") if bare else None
+        row(
+            "idle: connects/s (auth + connected frame)",
+            f"{fmt(idle['connects_per_second'])}/s, {idle['connect_error_count']} errors",
+            f"bare websockets {fmt(bare_cps)}/s" if bare_cps else "",
+            ratio(idle["connects_per_second"], bare_cps),
+            Target("connects/s", idle["connects_per_second"], 1000, True, "/s"),
+        )
+        row(
+            "idle: joins/s (join_conversation acked)",
+            f"{fmt(idle['sockets'] / idle['join_seconds']) if idle['join_seconds'] else '-'}/s, "
+            f"{idle['join_error_count']} errors",
+        )
+    if results.storm:
+        st = results.storm
+        row(
+            f"storm: {st['sockets']:,} sockets dropped and back",
+            f"{st['back']:,} back in rooms after {fmt(st['reconnect_seconds'])} s; probes delivered after "
+            f"{fmt(st['recover_seconds'])} s; {st['error_count']} failed attempts, {st['undelivered']} undelivered",
+            "",
+            None,
+            Target("storm recovery", st["recover_seconds"], 10, False, " s"),
+        )
+        row(
+            "storm: errors + undelivered",
+            str(st["error_count"] + st["undelivered"]),
+            "",
+            None,
+            Target("storm errors", st["error_count"] + st["undelivered"], 0, False),
+        )
+    if results.rest:
+        scales = sorted(results.rest, key=int)
+        for scale in scales:
+            for name, e in results.rest[scale]["endpoints"].items():
+                lat = e["latency"]
+                row(
+                    f"rest {int(scale):,} msgs: {name}",
+                    f"p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms, {e['queries']} queries",
+                )
+        top = results.rest[scales[-1]]["endpoints"]
+        first, newest = top["history first page"]["latency"], top["cursor newest"]["latency"]
+        deep_cursor, deep_page = top["cursor deep"]["latency"], top["history deep page"]["latency"]
+        deep_ratio = ratio(deep_cursor["p50"], newest["p50"])
+        row(
+            f"rest {int(scales[-1]):,}: deep cursor page ÷ first cursor page (p50)",
+            fmt(deep_ratio),
+            f"first cursor page {fmt(newest['p50'])} ms",
+            deep_ratio,
+            Target("deep cursor vs first page", deep_ratio, 1.5, False),
+        )
+        row(
+            f"rest {int(scales[-1]):,}: deep cursor page ÷ page=1 (p50)",
+            fmt(ratio(deep_cursor["p50"], first["p50"])),
+            f"page=1 {fmt(first['p50'])} ms",
+            ratio(deep_cursor["p50"], first["p50"]),
+        )
+        row(
+            f"rest {int(scales[-1]):,}: deep offset page ÷ page=1 (p50)",
+            fmt(ratio(deep_page["p50"], first["p50"])),
+            f"page=1 {fmt(first['p50'])} ms",
+            ratio(deep_page["p50"], first["p50"]),
+        )
+        row(
+            f"rest {int(scales[-1]):,}: conversation list p99",
+            f"{fmt(top['conversation list']['latency']['p99'])} ms",
+            "",
+            None,
+            Target("conversation list p99", top["conversation list"]["latency"]["p99"], 30, False, " ms"),
+        )
+        spread = 0
+        detail = []
+        for scale in scales:
+            for name, (small, large) in results.rest[scale]["page_size_queries"].items():
+                spread = max(spread, abs(large - small))
+                if int(scale) == int(scales[-1]):
+                    detail.append(f"{name} {small}/{large}")
+        row(
+            "rest: queries at limit 5-10 vs 50-100",
+            "; ".join(detail),
+            "",
+            None,
+            Target("query count change with page size", spread, 0, False),
+        )
+    return rows, targets
+
+
+def print_report(results: Results) -> str:
+    rows, targets = build_rows(results)
+    m = results.machine
+    head = (
+        f"make bench — {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, Python {m.get('python')}, "
+        f"server {m.get('server')} x2, settings {m.get('settings')}, DB pool {m.get('db_pool')}, "
+        f"ASGI_THREADS {m.get('asgi_threads')}; load average {m.get('load_average_start')} at start, "
+        f"{m.get('load_average_end')} at end{' (BENCH_QUICK)' if m.get('quick') else ''}"
+    )
+    table = format_table(["measure", "ours", "limit (same run)", "ratio", "target", "verdict"], rows)
+    met = sum(t.met for t in targets)
+    lines = [head, "", table, "", f"targets met: {met} of {len(targets)}"]
+    lines += [f"note: {n}" for n in results.notes]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+# --- Main -----------------------------------------------------------------------------------
+
+
+def _pg_parts(url: str) -> dict[str, Any]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": parts.username or "postgres",
+        "password": parts.password,
+    }
+
+
+def _clear_redis(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (and SIGHUP) stop the run like Ctrl-C does: through the cleanup in main()."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    plan = Plan.from_env()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    started = time.monotonic()
+    fd_limit = servers.raise_fd_limit()
+    pg_server = pg_server_url(os.environ.get("DATABASE_URL", ""))
+    redis_url = os.environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+    run_id = secrets.token_hex(4)
+    prefix = f"chat_bench_{run_id}"
+    db_name = f"chat_bench_{run_id}"
+    secret = secrets.token_urlsafe(48)
+    db_url = f"{pg_server}/{db_name}"
+    out_dir = Path(tempfile.mkdtemp(prefix="chat_bench_"))
+    results = Results(machine=_machine(plan))
+    results.machine["fd_limit"] = fd_limit
+    results.machine["database"] = db_name
+    print(
+        f"bench: {', '.join(p for p in PHASES if p in plan.phases)}; database {db_name}; logs in {out_dir}", flush=True
+    )
+
+    env = _server_env(db_url, redis_url, prefix, secret, plan.settings_module)
+    shared = ("DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX", "JWT_SECRET", "JWT_ACCESS_MINUTES", "DEBUG")
+    os.environ.update({k: env[k] for k in (*shared, "MESSAGE_RATE_LIMIT", "ALLOWED_HOSTS", "LOG_LEVEL")})
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    # The in-process Django (setup, tokens, ledger, query counts) needs no standing pool.
+    os.environ["DB_POOL_MIN"] = "0"
+    os.environ["DB_POOL_MAX"] = "4"
+    from bench import db
+
+    chat: list[servers.Server] = []
+    status = 0
+    created = False
+    try:
+        db.recreate_database(pg_server, db_name)
+        created = True
+        import django
+
+        django.setup()
+        db.migrate()
+        print(f"  database migrated ({time.monotonic() - started:.0f} s)", flush=True)
+        chat = servers.start_chat_servers(["server_a", "server_b"], env, out_dir, server=plan.server)
+        if "idle" in plan.phases:
+            _idle_phase(plan, chat, out_dir, results)
+        if "chat" in plan.phases:
+            _chat_phase(plan, chat, out_dir, results)
+        if "pgbench" in plan.phases:
+            _pgbench_phase(plan, _pg_parts(pg_server), db_name, out_dir, results)
+        if "rest" in plan.phases:
+            asyncio.run(_rest_phase(plan, chat, results))
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the servers and dropping the bench database", flush=True)
+        results.notes.append("the run was interrupted; figures are partial")
+        status = 130
+    except Exception as exc:
+        print(f"\nbench failed: {type(exc).__name__}: {exc} (server logs in {out_dir})", flush=True)
+        results.notes.append(f"the run failed ({type(exc).__name__}: {exc}); figures are partial")
+        status = 1
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        _cleanup(chat, pg_server, db_name if created else None, redis_url, prefix)
+    results.machine["load_average_end"] = _load_average()
+    results.machine["seconds"] = round(time.monotonic() - started)
+    text = print_report(results)
+    results.rows = build_rows(results)[0]
+    results_dir = Path(os.environ.get("BENCH_RESULTS", Path(__file__).resolve().parent / "results"))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (results_dir / f"{stamp}.json").write_text(json.dumps(asdict(results), indent=2, default=str))
+    (results_dir / f"{stamp}.txt").write_text(text + "\n")
+    print(f"\n(whole run {results.machine['seconds']} s; results in {results_dir}/{stamp}.json)")
+    return status
+
+
+def _cleanup(chat: list[servers.Server], pg_server: str, db_name: str | None, redis_url: str, prefix: str) -> None:
+    """Stop every process, drop the bench database, delete the run's Redis keys; Ctrl-C cannot cut it short."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for server in chat:
+            servers.stop(server)
+        servers.stop_all()
+        if db_name is not None:
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except Exception:  # noqa: S110 - Django may not be set up yet; the drop forces sessions out
+                pass
+            if os.environ.get("BENCH_KEEP_DB", "").lower() in {"1", "true", "yes"}:
+                print(f"  BENCH_KEEP_DB: database {db_name} kept", flush=True)
+            else:
+                from bench import db
+
+                db.drop_database(pg_server, db_name)
+        try:
+            _clear_redis(redis_url, prefix)
+        except Exception as exc:
+            print(f"  could not delete Redis keys {prefix}*: {exc}", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The benchmark harness (bench/, `make bench`) must not rot: its arithmetic, its table, and one tiny real run.
+
+The pure parts (percentiles, the message ledger, targets, the printed table) are checked on
+synthetic data; one marked test runs the sustained-chat phase for real at a few messages
+per second (two daphne processes, its own PostgreSQL database, Redis) and checks that the
+run checks every message, prints its table and leaves no database behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from bench import chat_load, db, idle, rest, run, servers, sockets, stats
+from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, percentile, ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile(values, 100) == 100
+    assert percentile([7.0], 99.9) == 7
+    assert math.isnan(percentile([], 50))
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_ledger_counts_every_way_a_message_can_go_wrong() -> None:
+    sent = ["a", "b", "c", "d", "e", "f"]
+    acked = ["a", "b", "c", "d", "e"]  # f never acked
+    stored = {"a": 1, "b": 2, "c": 1, "e": 1, "zz": 1}  # b twice, d missing, zz never sent
+    delivered = {"a": 1, "b": 1, "c": 3, "d": 1}  # c three times, e never
+    ledger = check_ledger(sent, acked, stored, delivered)
+    assert ledger.unacked == ["f"]
+    assert ledger.not_stored == ["d"]
+    assert ledger.stored_twice == ["b"]
+    assert ledger.undelivered == ["e"]
+    assert ledger.delivered_twice == ["c"]
+    assert ledger.unexpected == ["zz"]
+    assert (ledger.lost, ledger.duplicated, ledger.ok) == (3, 2, False)
+
+
+def test_a_clean_ledger_is_ok() -> None:
+    ids = [f"s0-{n}" for n in range(5)]
+    ledger = check_ledger(ids, ids, dict.fromkeys(ids, 1), dict.fromkeys(ids, 1))
+    assert ledger.ok and ledger.sent == ledger.acked == 5
+
+
+def test_best_step_is_the_fastest_clean_step_under_the_p99_limit() -> None:
+    def step(rate: float, p99: float, ok: bool = True) -> Step:
+        return Step(rate, rate, Latency(100, p99 / 2, p99, p99, p99), ok)
+
+    steps = [step(100, 10), step(200, 40), step(400, 80), step(800, 20, ok=False)]
+    assert best_step(steps, 50) == steps[1]
+    assert best_step(steps, 100) == steps[2]
+    assert best_step([step(100, 200)], 100) is None
+
+
+def test_targets_say_met_or_by_how_much_they_missed() -> None:
+    assert Target("rate", 1200, 1000, True).verdict() == "met (20% margin)"
+    assert Target("kib", 36, 24, False, " KiB").verdict() == "MISSED by 12 KiB (50%)"
+    assert Target("errors", 0, 0, False).verdict() == "met"
+    assert Target("errors", 3, 0, False).verdict() == "MISSED by 3"
+    assert Target("rate", None, 1000, True).verdict() == "MISSED (not measured)"
+    assert Target("rate", 999, 1000, True).wanted() == "≥ 1,000"
+
+
+def test_numbers_and_tables_format_for_reading() -> None:
+    assert fmt(1234.5) == "1,234"
+    assert fmt(0.4567) == "0.457"
+    assert fmt(None) == "-"
+    assert ratio(1, 0) is None and ratio(1, 4) == 0.25
+    table = format_table(["a", "bb"], [["1", "22"], ["333", "4"]])
+    assert table.splitlines() == ["a    bb", "---  --", "1    22", "333  4"]
+    with pytest.raises(ValueError):
+        format_table(["a"], [["1", "2"]])
+
+
+def _synthetic_results() -> run.Results:
+    latency = {"count": 100, "p50": 5.0, "p99": 30.0, "p999": 45.0, "max": 50.0}
+    rest_entry = {
+        "endpoints": {
+            name: {"path": "/x", "queries": 3, "latency": latency}
+            for name in ("conversation list", "history first page", "history deep page", "cursor newest", "cursor deep")
+        },
+        "page_size_queries": {"conversation list": [3, 3]},
+    }
+    return run.Results(
+        machine={"cores": 2, "cpu": "test", "load_average_start": "0 0 0", "load_average_end": "0 0 0"},
+        steps=[
+            {"offered": 200, "acked_per_s": 199.0, "latency": latency, "lost": 0, "duplicated": 0, "ok": True},
+            {
+                "offered": 400,
+                "acked_per_s": 300.0,
+                "latency": latency | {"p99": 900.0},
+                "lost": 2,
+                "duplicated": 0,
+                "ok": False,
+            },
+        ],
+        idle={
+            "sockets": 100,
+            "bytes_per_socket": 30 * 1024,
+            "connects_per_second": 800.0,
+            "join_seconds": 0.1,
+            "connect_error_count": 0,
+            "join_error_count": 0,
+        },
+        bare={"bytes_per_socket": 12 * 1024, "connects_per_second": 3000.0},
+        storm={
+            "sockets": 100,
+            "back": 100,
+            "reconnect_seconds": 1.0,
+            "recover_seconds": 1.5,
+            "error_count": 0,
+            "undelivered": 0,
+        },
+        pgbench_tps=2000.0,
+        pgbench_clients=8,
+        rest={"1000": rest_entry},
+    )
+
+
+def test_the_report_judges_every_target_from_synthetic_results(capsys: pytest.CaptureFixture[str]) -> None:
+    rows, targets = run.build_rows(_synthetic_results())
+    names = {t.name for t in targets}
+    assert {"msgs/s at p99 < 50 ms", "ratio to pgbench", "KiB per idle socket", "connects/s"} <= names
+    assert {"storm recovery", "conversation list p99", "deep cursor vs first page"} <= names
+    by_name = {t.name: t for t in targets}
+    assert by_name["msgs/s at p99 < 50 ms"].value == 199.0  # the 400 msg/s step lost messages
+    assert by_name["ratio to pgbench"].value == pytest.approx(199 / 2000)
+    assert by_name["KiB per idle socket"].value == 30
+    assert all(len(r) == 6 for r in rows)
+    text = run.print_report(_synthetic_results())
+    assert "targets met:" in text and "MISSED" in text
+    assert capsys.readouterr().out.strip() == text
+
+
+def test_the_plan_reads_its_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_QUICK", "1")
+    monkeypatch.setenv("BENCH_ONLY", "chat,rest")
+    monkeypatch.setenv("BENCH_RATES", "10,20")
+    plan = run.Plan.from_env()
+    assert plan.quick and plan.phases == {"chat", "rest"} and plan.chat_rates == [10, 20]
+    monkeypatch.setenv("BENCH_ONLY", "chat,nonsense")
+    with pytest.raises(SystemExit):
+        run.Plan.from_env()
+
+
+def test_the_bench_database_is_its_own_and_named_so() -> None:
+    assert run.pg_server_url("postgres://u:p@db.example:6543/chat?sslmode=require") == "postgres://u:p@db.example:6543"
+    assert run.pg_server_url("") == run.DEFAULT_PG
+    assert run.pg_server_url("sqlite:///x.db") == run.DEFAULT_PG
+    with pytest.raises(ValueError):
+        db.drop_database(run.DEFAULT_PG, "chat")  # refuses any database the bench did not name
+
+
+def test_every_bench_module_imports() -> None:
+    # The load client, the servers and the phases import (their third-party modules are installed).
+    for module in (chat_load, db, idle, rest, run, servers, sockets, stats):
+        assert module.__doc__, module.__name__
+    assert servers.rss_bytes(os.getpid()) > 0
+    assert db.PGBENCH_SCRIPT.count("INSERT INTO chat_message") == 1
+
+
+def _postgres_reachable() -> bool:
+    parts = urlsplit(run.pg_server_url(os.environ.get("DATABASE_URL", "")))
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _redis_reachable() -> bool:
+    parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.e2e
+def test_a_tiny_chat_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
+    if not (_postgres_reachable() and _redis_reachable()):
+        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_ONLY": "chat",
+            "BENCH_PAIRS": "4",
+            "BENCH_RATES": "20",
+            "BENCH_STEP_SECONDS": "1.5",
+            "BENCH_RESULTS": str(tmp_path),
+            "DB_POOL_MIN": "1",
+            "DB_POOL_MAX": "4",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "targets met:" in done.stdout
+    (result_file,) = tmp_path.glob("*.json")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    (step,) = result["steps"]
+    assert step["ok"] and step["lost"] == 0 and step["duplicated"] == 0
+    assert step["sent"] == step["acked"] >= 20
+    name = result["machine"]["database"]
+    import psycopg
+
+    with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
+    assert left == [], f"the bench left its database {name} behind"
