@@ -61,3 +61,55 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             body["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(body, ensure_ascii=False)
+
+
+# --- The server's access log ----------------------------------------------------------------
+
+# Query parameters whose values are safe to log; every other value (token, q, search, ...) is
+# replaced, so neither credentials nor search terms (pieces of messages) reach the access log.
+SAFE_QUERY_PARAMETERS = frozenset({"page", "limit", "before", "after", "format"})
+
+
+def safe_path(path: str) -> str:
+    """The request path with its query values redacted except the paging ones."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return redact(base)
+    parts = []
+    for pair in query.split("&"):
+        name, eq, _value = pair.partition("=")
+        if name in SAFE_QUERY_PARAMETERS or not eq:
+            parts.append(pair)
+        else:
+            parts.append(f"{name}=[REDACTED]")
+    return redact(f"{base}?{'&'.join(parts)}")
+
+
+class AccessLog:
+    """Daphne's `action_logger`: one structured line per HTTP request and WebSocket event.
+
+    It replaces daphne's own NCSA access log, which prints the raw URL (`?token=...`) to stdout
+    past the logging filters.
+    """
+
+    _WS_ACTIONS = {"connecting": "WSCONNECTING", "connected": "WSCONNECT", "rejected": "WSREJECT"}
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("chat.access")
+
+    def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        path = safe_path(str(details.get("path", "")))
+        client = details.get("client") or "-"
+        if protocol == "http" and action == "complete":
+            method = str(details.get("method", "-"))
+            status = details.get("status")
+            self.logger.info(
+                "%s %s %s",
+                method,
+                path,
+                status,
+                extra={"client": client, "method": method, "path": path, "status": status, "size": details.get("size")},
+            )
+        elif protocol == "websocket":
+            verb = self._WS_ACTIONS.get(action, "WSDISCONNECT" if action == "disconnected" else action.upper())
+            self.logger.info("%s %s", verb, path, extra={"client": client, "path": path, "ws": action})

@@ -258,5 +258,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # With DEBUG on, Django logs every SQL statement with its parameters at DEBUG: message
+        # bodies and refresh tokens (token_blacklist stores them). Never below INFO.
+        "django.db.backends": {"level": "INFO"},
     },
 }
