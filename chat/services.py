@@ -132,7 +132,6 @@ def send_message(sender: User, request: SendRequest, *, transport: str = "rest")
                 created_at=now,
             )
             events.message_created_after_commit(message)
-            transaction.on_commit(lambda: metrics.message_sent(transport))
     except IntegrityError:
         # A concurrent retry with the same clientMessageId committed first; ours rolled back
         # whole (seq included), so return the stored one.
@@ -140,6 +139,7 @@ def send_message(sender: User, request: SendRequest, *, transport: str = "rest")
         if existing is None:
             raise
         return SendResult(existing, created=False)
+    metrics.message_sent(transport)  # committed (views and the consumer run no outer transaction)
     return SendResult(message, created=True)
 
 
@@ -240,6 +240,34 @@ def moderate_messages(message_ids: Iterable[int], *, deleted: bool) -> int:
             for message in changing:
                 events.message_deleted_after_commit(message)
     return len(changing)
+
+
+def purge_deleted_messages(deleted_before: datetime, *, dry_run: bool = False) -> dict[int, list[int]]:
+    """Hard-delete messages soft-deleted before `deleted_before`; {conversation id: [message ids]}.
+
+    Each batch of conversations is locked (in id order, like moderation) and the deleted state is
+    re-checked under the locks, so a message restored meanwhile survives; previews are recomputed
+    (they only ever show visible messages, so they stay as they were). Their seq numbers are not
+    reused: a purged message leaves a gap, as a soft-deleted one already hid its number.
+    """
+    stale = Message.all_objects.filter(deleted_at__lt=deleted_before)
+    conversation_ids = sorted(set(stale.values_list("conversation_id", flat=True)))
+    purged: dict[int, list[int]] = {}
+    for start in range(0, len(conversation_ids), PURGE_BATCH_CONVERSATIONS):
+        batch = conversation_ids[start : start + PURGE_BATCH_CONVERSATIONS]
+        with transaction.atomic():
+            conversations = list(Conversation.objects.select_for_update().filter(pk__in=batch).order_by("pk"))
+            rows = stale.filter(conversation_id__in=batch).order_by("conversation_id", "id")
+            for conversation_id, message_id in rows.values_list("conversation_id", "id"):
+                purged.setdefault(conversation_id, []).append(message_id)
+            if not dry_run:
+                rows.delete()  # the rows just listed: the locks keep them as they were
+                for conversation in conversations:
+                    _refresh_preview(conversation)
+    return purged
+
+
+PURGE_BATCH_CONVERSATIONS = 500
 
 
 # --- Sockets: presence and rooms -----------------------------------------------------------
