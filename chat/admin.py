@@ -65,6 +65,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "preview",
         "last_message_at",
         "message_count",
+        "messages_column",
         "created_at",
     )
     list_display_links = ("id",)
@@ -105,6 +106,10 @@ class ConversationAdmin(admin.ModelAdmin):
     def messages_link(self, obj: Conversation) -> SafeString:
         return _messages_link(obj.pk, "Show the messages (deleted ones included)")
 
+    @admin.display(description="messages")
+    def messages_column(self, obj: Conversation) -> SafeString:
+        return _messages_link(obj.pk, "show")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a conversation is created by its first message
 
@@ -127,6 +132,7 @@ class MessageAdmin(admin.ModelAdmin):
     )
     list_display_links = ("id",)
     list_filter = (DeletedFilter, "is_read")
+    date_hierarchy = "created_at"
     list_select_related = ("sender", "receiver")
     search_fields = ("content", "sender__username", "receiver__username")
     ordering = ("-id",)

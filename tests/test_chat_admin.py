@@ -203,3 +203,16 @@ def test_actions_cover_several_conversations_at_once(admin_client: Client, alice
     keep_carol = send(alice, carol, "carol keeps")
     act(admin_client, "soft_delete", [send(alice, bob, "x"), send(alice, carol, "y")])
     assert (preview_of(keep_bob)[0], preview_of(keep_carol)[0]) == ("bob keeps", "carol keeps")
+
+
+def test_conversation_list_links_each_row_to_its_messages(admin_client: Client, alice: User, bob: User) -> None:
+    message = send(alice, bob, "linked")
+    html = page(admin_client, CONVERSATIONS)
+    assert f"{MESSAGES}?conversation__id__exact={message.conversation_id}" in html
+
+
+def test_message_list_drills_down_by_date(admin_client: Client, alice: User, bob: User) -> None:
+    message = send(alice, bob, "dated")
+    html = page(admin_client, MESSAGES)
+    assert 'class="toplinks"' in html  # the date hierarchy bar
+    assert f"created_at__year={message.created_at.year}" in html
