@@ -119,3 +119,17 @@ class CursorQuery(PageQuery):
         max_value=MAX_ID,
         help_text="The `limit` messages just newer than this message id (cursor mode). Not with `before` or `page`.",
     )
+
+
+# Query parameters that may be sent empty (`?page=`), meaning their default.
+EMPTY_MEANS_DEFAULT = frozenset({"page", "limit"})
+
+
+def allow_empty_paging_values(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Postprocessing hook: mark `page`/`limit` with `allowEmptyValue`, as the server accepts `?page=`."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter.get("name") in EMPTY_MEANS_DEFAULT:
+                    parameter["allowEmptyValue"] = True
+    return result

@@ -196,6 +196,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # `success` is the constant true (success envelopes) or false (failures).
     "ENUM_NAME_OVERRIDES": {"SuccessTrue": [(True, True)], "SuccessFalse": [(False, False)]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chatproject.openapi.allow_empty_paging_values",
+    ],
     "TAGS": [{"name": "auth", "description": "Accounts and tokens"}, {"name": "chat", "description": "Messages"}],
 }
 

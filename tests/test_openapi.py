@@ -132,6 +132,9 @@ def test_query_parameters_carry_their_bounds(spec: dict[str, Any]) -> None:
     assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
     assert params["before"]["schema"]["minimum"] == params["after"]["schema"]["minimum"] == 1
     assert params["q"]["required"] is True
+    # `?page=` and `?limit=` mean the defaults (docs/rest.md), so the schema allows empty values.
+    assert params["page"]["allowEmptyValue"] is True and params["limit"]["allowEmptyValue"] is True
+    assert "allowEmptyValue" not in params["q"]
     assert params["q"]["schema"]["maxLength"] == 200
     send_body = spec["components"]["schemas"]["SendRequest"]
     assert send_body["required"] == ["content", "receiverId"]
@@ -226,6 +229,9 @@ def test_every_endpoint_answers_what_the_schema_documents(
     cid = message.conversation_id
     check(as_alice.get("/api/chat/conversations"), "/api/chat/conversations", "GET")
     check(as_alice.get("/api/chat/conversations", {"page": 0}), "/api/chat/conversations", "GET")
+    empty = as_alice.get("/api/chat/conversations", {"page": "", "limit": ""})
+    check(empty, "/api/chat/conversations", "GET")
+    assert empty.status_code == 200
     check(as_alice.get(messages_url(cid)), f"{conv}/messages", "GET")
     check(as_alice.get(messages_url(cid), {"after": 1, "limit": 1}), f"{conv}/messages", "GET")
     check(as_alice.get(messages_url(cid), {"after": 1, "before": 5}), f"{conv}/messages", "GET")
