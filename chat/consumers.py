@@ -165,6 +165,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await in_thread(presence.heartbeat)(self.user.pk, self.channel_name, sorted(self.rooms))
             except Exception:
                 logger.warning("presence heartbeat failed", exc_info=True)
+            await self._refresh_groups()
+
+    async def _refresh_groups(self) -> None:
+        """Re-add the socket to its groups: a layer with a group expiry (the in-memory layer's is
+        one day) would otherwise stop delivering to a long-lived socket without a word."""
+        if self.user is None:
+            return
+        targets: list[tuple[str, int | None]] = [(events.user_group(self.user.pk), None)]
+        targets += [(events.conversation_group(c), c) for c in sorted(self.rooms)]
+        for group, conversation_id in targets:
+            # Checked right before each add (no await between them), so a room left meanwhile
+            # is not joined again.
+            if self.user is None or (conversation_id is not None and conversation_id not in self.rooms):
+                continue
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                logger.warning("channel layer group refresh failed", exc_info=True)
+                return
 
     # --- Frames in -----------------------------------------------------------------------
 

@@ -571,3 +571,24 @@ async def test_invalid_data_is_reported_before_any_effect_with_the_field_named(
     frame = await client.request("send_message", {"content": 7})
     assert frame["data"]["code"] == "invalid" and set(frame["data"]["errors"]) == {"receiverId", "content"}
     assert await database_sync_to_async(Message.objects.count)() == 0
+
+
+async def test_heartbeat_keeps_a_long_lived_socket_in_its_groups(
+    open_socket: Opener, alice: User, bob: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-memory layer forgets group members after group_expiry (a day by default)."""
+    from chat import presence
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}
+    }
+    monkeypatch.setattr(presence, "HEARTBEAT_SECONDS", 0.25)
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    await asyncio.sleep(2.2)  # past the expiry (whole seconds) of the first group_add
+    ack = await a.call(
+        "send_message", {"receiverId": bob.pk, "conversationId": conversation.pk, "content": "still here?"}
+    )
+    assert (await b.expect("new_message"))["data"]["id"] == ack["id"]
