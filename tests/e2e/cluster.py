@@ -147,15 +147,18 @@ def _server_env(database_url: str, redis_url: str | None, prefix: str) -> dict[s
     return env
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all at once (each closes its sockets gracefully), SIGKILL to any still there after 8 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 8
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def _wait_serving(servers: list[Server]) -> None:
@@ -242,8 +245,7 @@ def run_cluster(workdir: Path) -> Iterator[Cluster]:
             _wait_serving(servers)
             yield Cluster(servers=servers, database=database_url)
         finally:
-            for server in servers:
-                _stop(server.process)
+            _stop([server.process for server in servers])
 
 
 # --- Sockets ---------------------------------------------------------------------------------
