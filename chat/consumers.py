@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import SyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from accounts.auth import SocketIdentity, identity_from_access_token
 from accounts.models import User
@@ -211,6 +212,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as exc:
             await self._error(exc.code, exc.message, ref, exc)
             return
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("database unavailable", extra={"error": type(exc).__name__})
+            await self._error("unavailable", "The service is briefly unavailable; retry in a moment.", ref)
+            return
         except Exception:
             logger.exception("socket frame failed")
             await self._error("internal", "The server could not handle this frame.", ref)
@@ -317,9 +322,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.members_of.add(conversation_id)
 
     async def _to_room(self, conversation_id: int, event: str, data: dict[str, Any]) -> None:
-        await self.channel_layer.group_send(
-            events.conversation_group(conversation_id), events.room_event(conversation_id, event, data)
-        )
+        """Typing, joins and leaves are lossy: a channel layer that is down drops them, logged."""
+        try:
+            await self.channel_layer.group_send(
+                events.conversation_group(conversation_id), events.room_event(conversation_id, event, data)
+            )
+        except Exception:
+            logger.warning("room event not delivered", extra={"event": event}, exc_info=True)
 
     async def _send(self, event: str, data: Any, ref: str | int | None = None) -> bool:
         if self._closing:

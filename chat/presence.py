@@ -9,9 +9,11 @@ embedded one-process mode).
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Protocol
 
@@ -23,6 +25,33 @@ STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 PRESENCE_TTL_SECONDS = 60.0
 HEARTBEAT_SECONDS = 20.0
+# A Redis that hangs must not hang a send: a store call gives up after this long.
+STORE_TIMEOUT_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
+
+
+def lossy[T](default: Callable[[], T]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Presence is lossy by design: when the store is unreachable, log and answer `default()`.
+
+    The callers are a committed send (its ack must not turn into an error), a socket's join or
+    heartbeat (the socket must stay up) and the `is_online` flags of REST responses.
+    """
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def wrapper(*args: object, **kwargs: object) -> T:
+            try:
+                return func(*args, **kwargs)
+            except STORE_ERRORS as exc:
+                log.warning(
+                    "presence store unreachable; %s skipped", func.__name__, extra={"error": type(exc).__name__}
+                )
+                return default()
+
+        return wrapper
+
+    return decorate
 
 
 def _user_key(user_id: int) -> str:
@@ -104,7 +133,12 @@ class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, max_connections=settings.REDIS_MAX_CONNECTIONS)
+        self._redis = redis.Redis.from_url(
+            url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            socket_timeout=STORE_TIMEOUT_SECONDS,
+            socket_connect_timeout=STORE_TIMEOUT_SECONDS,
+        )
         self._prefix = prefix
         self._add = self._redis.register_script(_ADD)
         self._remove = self._redis.register_script(_REMOVE)
@@ -144,16 +178,19 @@ def store() -> Store:
 # --- Sockets and users ---------------------------------------------------------------------
 
 
+@lossy(bool)
 def socket_connected(user_id: int, channel_name: str) -> bool:
     """Record a socket; True when it is the user's first live one (the user came online)."""
     return store().add(_user_key(user_id), channel_name, PRESENCE_TTL_SECONDS) == 1
 
 
+@lossy(bool)
 def socket_disconnected(user_id: int, channel_name: str) -> bool:
     """Forget a socket; True when it was the user's last (the user went offline)."""
     return store().remove(_user_key(user_id), channel_name) == 0
 
 
+@lossy(lambda: None)
 def heartbeat(user_id: int, channel_name: str, conversation_ids: Iterable[int]) -> None:
     """Refresh a live socket's entries so they outlast the TTL while it stays open."""
     s = store()
@@ -162,6 +199,7 @@ def heartbeat(user_id: int, channel_name: str, conversation_ids: Iterable[int]) 
         s.add(_room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS)
 
 
+@lossy(set[int])
 def online_among(user_ids: Iterable[int]) -> set[int]:
     ids = list(dict.fromkeys(user_ids))
     counts = store().live_counts([_user_key(uid) for uid in ids])
@@ -175,14 +213,17 @@ def is_online(user_id: int) -> bool:
 # --- Conversation rooms --------------------------------------------------------------------
 
 
+@lossy(lambda: None)
 def room_joined(conversation_id: int, user_id: int, channel_name: str) -> None:
     store().add(_room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS)
 
 
+@lossy(lambda: None)
 def room_left(conversation_id: int, user_id: int, channel_name: str) -> None:
     store().remove(_room_key(conversation_id, user_id), channel_name)
 
 
+@lossy(bool)
 def user_in_room(conversation_id: int, user_id: int) -> bool:
     """Whether any of the user's sockets, on any process, sits in the conversation room."""
     return bool(store().live_counts([_room_key(conversation_id, user_id)])[0])

@@ -70,11 +70,14 @@ ERROR_CODES = frozenset(
         "invalid_json",
         "unknown_event",
         "invalid",
-        "unauthenticated",
         "forbidden",
         "not_found",
         "rate_limited",
-        "internal",  # an unexpected server fault; the frame had no effect it can rely on
+        "unauthenticated",
+        # The database is unreachable for a moment: nothing was stored, retry (same clientMessageId).
+        "unavailable",
+        # A server bug: logged; the socket stays open.
+        "internal",
     }
 )
 

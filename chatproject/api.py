@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.functional import Promise
 from rest_framework import exceptions, parsers, renderers, status
@@ -24,6 +25,8 @@ from chat.errors import ChatError, Invalid
 from chatproject import metrics
 
 logger = logging.getLogger("chat.api")
+
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable; retry in a moment."
 
 
 def _default(obj: Any) -> Any:
@@ -99,6 +102,11 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
     headers: dict[str, str] = {}
     if isinstance(exc, (ChatError, Http404, DjangoPermissionDenied, exceptions.APIException)):
         metrics.rest_error(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is unreachable or restarting (or chose this transaction as a deadlock
+        # victim): nothing was committed, so the client may retry, with the same clientMessageId.
+        logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        return Response(failure_body(UNAVAILABLE_MESSAGE), status=503, headers={"Retry-After": "1"})
     if isinstance(exc, ChatError):
         if getattr(exc, "retry_after", None):
             headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
