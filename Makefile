@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 3010
 
-.PHONY: run test lint typecheck check-python venv deps dev-deps migrate seed bench clean chromium screenshots
+.PHONY: run test test-faults lint typecheck check-python venv deps dev-deps migrate seed bench clean chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "error: Python 3.12+ is required (found " + sys.version.split()[0] + "); install 3.13 or set PYTHON=python3.13")'
@@ -33,6 +33,10 @@ run: deps
 ## test: the whole suite (against DATABASE_URL / REDIS_URL when they are set)
 test: dev-deps chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-faults: only the fault-injection tests (private PostgreSQL, Redis and daphne processes; part of `make test` too)
+test-faults: dev-deps
+	$(PY) -m pytest -m faults -s $(PYTEST_ARGS)
 
 # Debian's Chromium for the browser test (tests/browser); apt-get runs only when it is missing.
 # Where it cannot be installed the browser test is skipped and says why.

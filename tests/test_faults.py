@@ -1,0 +1,260 @@
+"""Fault injection with real processes: kill -9 a daphne, restart Redis, restart PostgreSQL, under load.
+
+Two daphne processes share a private PostgreSQL cluster and a private Redis (never the
+machine's shared ones). Clients, half on each process, send over WebSocket and REST with a
+clientMessageId each and keep a ledger; after the fault they resync with `after=<last id>`.
+Each scenario then checks against the database: every acknowledged message stored exactly
+once with the id and seq its ack named, seq gap-free in every conversation, every client's
+history complete, no error answer for a send that had committed, and the service back
+without restarting the app within RECOVERY_BOUND seconds (the measured time is printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faultkit import (
+    Cluster,
+    Peer,
+    RestSender,
+    SocketSender,
+    cluster,
+    http_request,
+    register,
+    resync,
+    tools_missing,
+)
+
+pytestmark = [pytest.mark.faults]
+
+_missing = tools_missing()
+if _missing and not os.environ.get("CI"):  # CI must run them; a laptop without the binaries skips, saying why
+    pytestmark.append(pytest.mark.skip(reason=f"fault tests need private servers: {_missing}"))
+
+RECOVERY_BOUND = 15.0  # seconds: the promise in docs/guarantees.md
+PAIRS = 3  # socket pairs; each pair's users sit on different processes
+SEND_INTERVAL = 0.08
+
+
+@pytest.fixture(scope="module")
+def chat_cluster() -> Iterator[Cluster]:
+    # Not pytest's tmp_path: its parents are private to root, and PostgreSQL runs as `postgres`.
+    with tempfile.TemporaryDirectory(prefix="chat-faults-") as name:
+        workdir = Path(name)
+        workdir.chmod(0o755)
+        with cluster(workdir) as running:
+            yield running
+
+
+@pytest.fixture
+def live(chat_cluster: Cluster) -> Cluster:
+    """Every process running at the start of each scenario (one scenario kills a daphne)."""
+    for server in chat_cluster.servers:
+        if server.process is None or server.process.poll() is not None:
+            server.start()
+    return chat_cluster
+
+
+def make_peers(c: Cluster, tag: str) -> tuple[list[Peer], list[Peer]]:
+    """PAIRS socket pairs and one REST pair, each pair with its conversation already open."""
+    port = c.servers[0].port
+    socket_peers: list[Peer] = []
+    rest_peers: list[Peer] = []
+    for index in range(PAIRS + 1):
+        a_name, b_name = f"{tag}{index}a", f"{tag}{index}b"
+        a_id, a_token = register(port, a_name)
+        b_id, b_token = register(port, b_name)
+        status, body = http_request(port, "POST", "/api/chat/send", {"receiverId": b_id, "content": "hi"}, a_token)
+        assert status == 201, body
+        conversation_id = body["data"]["conversation_id"]
+        pair = [
+            Peer(a_name, a_id, a_token, b_id, conversation_id, home=0),
+            Peer(b_name, b_id, b_token, a_id, conversation_id, home=1),
+        ]
+        (rest_peers if index == PAIRS else socket_peers).extend(pair)
+    return socket_peers, rest_peers
+
+
+async def run_under_load(
+    c: Cluster, socket_peers: list[Peer], rest_peers: list[Peer], fault: Callable[[], Awaitable[None]]
+) -> tuple[list[SocketSender], list[RestSender]]:
+    stop = asyncio.Event()
+    senders = [SocketSender(peer, c.servers, SEND_INTERVAL) for peer in socket_peers]
+    rest = [RestSender(peer, c.servers, SEND_INTERVAL) for peer in rest_peers]
+    tasks = [asyncio.ensure_future(s.run(stop)) for s in [*senders, *rest]]
+    try:
+        await asyncio.sleep(1.5)
+        await fault()
+        await asyncio.sleep(3.0)
+        stop.set()
+        # Every unacknowledged send is retried until it is answered: bounded, or the test fails.
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=45)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return senders, rest
+
+
+def check_ledgers(c: Cluster, peers: list[Peer]) -> dict[str, Any]:
+    """The database against every client's ledger; returns the figures for the report."""
+    port = next(s.port for s in c.servers if s.process and s.process.poll() is None)
+    for peer in peers:  # the final resync after the fault, as a reconnecting client does
+        asyncio.run(resync(port, peer.token, peer.conversation_id, peer.ledger))
+    duplicates = c.postgres.query(
+        "SELECT sender_id, client_message_id, count(*) FROM chat_message "
+        "WHERE client_message_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1"
+    )
+    assert duplicates == [], f"stored more than once: {duplicates}"
+    stored = {
+        (sender, cmid): (pk, seq)
+        for pk, seq, sender, cmid in c.postgres.query(
+            "SELECT id, seq, sender_id, client_message_id FROM chat_message WHERE client_message_id IS NOT NULL"
+        )
+    }
+    gaps = c.postgres.query(
+        "SELECT c.id, c.last_seq, count(m.id), min(m.seq), max(m.seq) FROM chat_conversation c "
+        "JOIN chat_message m ON m.conversation_id = c.id GROUP BY c.id, c.last_seq "
+        "HAVING count(m.id) <> c.last_seq OR min(m.seq) <> 1 OR max(m.seq) <> c.last_seq"
+    )
+    assert gaps == [], f"conversations whose seq has gaps: {gaps}"
+    last_seq = dict(c.postgres.query("SELECT id, last_seq FROM chat_conversation"))
+    acked = 0
+    for peer in peers:
+        ledger = peer.ledger
+        for cmid, ack in ledger.acked.items():
+            assert stored.get((peer.user_id, cmid)) == ack, f"{peer.name}: ack {cmid} {ack} is not what is stored"
+        acked += len(ledger.acked)
+        assert set(ledger.created) == set(ledger.acked), f"{peer.name}: sends never acknowledged"
+        seqs = sorted(ledger.seen.values())
+        assert seqs == list(range(1, last_seq[peer.conversation_id] + 1)), f"{peer.name}: history has gaps"
+        assert ledger.errors_after_commit == [], (
+            f"{peer.name}: error answered for committed {ledger.errors_after_commit}"
+        )
+    return {
+        "acked": acked,
+        "stored_once": len([key for key in stored if key[0] in {p.user_id for p in peers}]),
+        "retries": sum(p.ledger.retries for p in peers),
+        "duplicate_answers": sum(p.ledger.duplicates for p in peers),
+        "reconnects": sum(p.ledger.reconnects for p in peers),
+        "server_errors_before_commit": sum(len(p.ledger.server_errors) for p in peers),
+        "gaps": 0,
+    }
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    print(
+        f"\n[{name}] " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    )
+
+
+UNEXPECTED = ("Internal Server Error", "socket frame failed")  # what a 500 or an `internal` frame logs
+
+
+def log_marks(c: Cluster) -> dict[str, int]:
+    return {server.name: len(server.log_lines()) for server in c.servers}
+
+
+def assert_no_500_logged(c: Cluster, since: dict[str, int]) -> None:
+    for server in c.servers:
+        lines = server.log_lines()[since.get(server.name, 0) :]
+        bad = [line for line in lines if any(text in line for text in UNEXPECTED)]
+        assert bad == [], f"daphne {server.name} failed a request:\n" + "\n".join(bad[:5])
+
+
+def test_kill_9_of_one_daphne_under_load_loses_nothing(live: Cluster) -> None:
+    socket_peers, rest_peers = make_peers(live, "k")
+    marks = log_marks(live)
+    victim = live.servers[0]
+    moments: dict[str, float] = {}
+
+    async def fault() -> None:
+        moments["kill"] = time.monotonic()
+        await asyncio.to_thread(victim.kill9)
+
+    asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
+    figures = check_ledgers(live, [*socket_peers, *rest_peers])
+    assert_no_500_logged(live, marks)
+    # The clients of the killed process reconnect to the other one and send again.
+    moved = [p for p in [*socket_peers, *rest_peers] if p.home == 0]
+    recovery = [p.ledger.first_ack_after(moments["kill"]) for p in moved]
+    assert all(r is not None for r in recovery), "a client of the killed process never sent again"
+    figures["failover_s_max"] = max(r for r in recovery if r is not None)
+    report("kill -9 daphne A", figures)
+    assert figures["failover_s_max"] < RECOVERY_BOUND
+    assert figures["reconnects"] >= len([p for p in socket_peers if p.home == 0])
+
+
+def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluster) -> None:
+    socket_peers, rest_peers = make_peers(live, "r")
+    marks = log_marks(live)
+    rest_during_outage: list[int] = []
+    moments: dict[str, float] = {}
+
+    async def fault() -> None:
+        await asyncio.to_thread(live.redis.kill)
+        moments["down"] = time.monotonic()
+        await asyncio.sleep(2.0)
+        # REST sends while Redis is down: stored and answered 201 (the broadcast failure is only logged).
+        for index in range(3):
+            status, body = await asyncio.to_thread(
+                http_request,
+                live.servers[1].port,
+                "POST",
+                "/api/chat/send",
+                {"receiverId": rest_peers[0].partner_id, "content": f"while redis is down {index}"},
+                rest_peers[0].token,
+            )
+            assert status == 201, body
+            rest_during_outage.append(body["data"]["id"])
+        await asyncio.to_thread(live.redis.start)
+        moments["up"] = time.monotonic()
+
+    asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
+    figures = check_ledgers(live, [*socket_peers, *rest_peers])
+    assert_no_500_logged(live, marks)
+    acks_during = sum(
+        1 for p in [*socket_peers, *rest_peers] for t in p.ledger.ack_times if moments["down"] <= t < moments["up"]
+    )
+    push_back = [p.ledger.first_push_after(moments["up"]) for p in socket_peers]
+    assert all(r is not None for r in push_back), "live push never resumed on some socket after Redis came back"
+    figures |= {
+        "redis_down_s": moments["up"] - moments["down"],
+        "acks_while_redis_down": acks_during,
+        "rest_201_while_redis_down": len(rest_during_outage),
+        "push_back_s_max": max(r for r in push_back if r is not None),
+    }
+    report("redis restart", figures)
+    assert acks_during > 0, "nothing was acknowledged while Redis was down"
+    assert figures["push_back_s_max"] < RECOVERY_BOUND
+
+
+def test_postgres_restart_under_load_loses_nothing_and_recovers(live: Cluster) -> None:
+    socket_peers, rest_peers = make_peers(live, "p")
+    marks = log_marks(live)
+    moments: dict[str, float] = {}
+
+    async def fault() -> None:
+        await asyncio.to_thread(live.postgres.crash)
+        moments["down"] = time.monotonic()
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(live.postgres.start)
+        moments["up"] = time.monotonic()
+
+    asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
+    figures = check_ledgers(live, [*socket_peers, *rest_peers])
+    assert_no_500_logged(live, marks)
+    back = [p.ledger.first_ack_after(moments["up"]) for p in [*socket_peers, *rest_peers]]
+    assert all(r is not None for r in back), "a client never sent again after PostgreSQL came back"
+    figures |= {"pg_down_s": moments["up"] - moments["down"], "sends_back_s_max": max(r for r in back if r is not None)}
+    report("postgres restart", figures)
+    assert figures["sends_back_s_max"] < RECOVERY_BOUND
+    # Nothing else needed restarting: both daphne processes are the ones started before the fault.
+    assert all(s.process is not None and s.process.poll() is None for s in live.servers)
