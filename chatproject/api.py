@@ -106,6 +106,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
         # The database is unreachable or restarting (or chose this transaction as a deadlock
         # victim): nothing was committed, so the client may retry, with the same clientMessageId.
         logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        metrics.error("rest", "unavailable")
         return Response(failure_body(UNAVAILABLE_MESSAGE), status=503, headers={"Retry-After": "1"})
     if isinstance(exc, ChatError):
         if getattr(exc, "retry_after", None):

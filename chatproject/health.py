@@ -26,10 +26,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+DATABASE_TIMEOUT_SECONDS = 2.0
+
+
+def pool_of(connection: Any) -> Any | None:
+    """The psycopg connection pool behind a Django connection, if it has one."""
+    return getattr(connection, "pool", None)
+
+
 def check_database() -> None:
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    """SELECT 1 on a connection from the pool, waiting at most DATABASE_TIMEOUT_SECONDS for one.
+
+    Through Django's cursor a down database would hold the probe for the pool's whole timeout
+    (10 s), longer than a load balancer waits; the fault test measured exactly that.
+    """
+    connection = connections["default"]
+    pool = pool_of(connection)
+    if pool is None:  # SQLite, or PostgreSQL without the pool
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return
+    with pool.connection(timeout=DATABASE_TIMEOUT_SECONDS) as conn:
+        conn.execute("SELECT 1").fetchone()
 
 
 def _layer_redis_address() -> str | None:

@@ -344,8 +344,11 @@ class Ledger:
         self.push_times: list[float] = []
         self.seen: dict[int, int] = {}  # message id -> seq, everything of the conversation this client has
         self.failed_answers: set[str] = set()  # ids whose last attempt was answered with a server error
+        # ids with an attempt that was never answered (socket dropped, timed out): the server may
+        # still have committed it, so a later "already stored" is no evidence against an error answer.
+        self.abandoned: set[str] = set()
         self.errors_after_commit: list[str] = []  # an error answer, then the retry found it stored
-        self.server_errors: list[str] = []  # every 5xx / `internal` / `unavailable` answer, for the report
+        self.server_errors: list[str] = []  # every 503 / `unavailable` answer (nothing stored), for the report
         self.retries = 0
         self.duplicates = 0  # retries answered "already stored" (the earlier attempt had committed)
         self.reconnects = 0
@@ -371,7 +374,7 @@ class Ledger:
         self.see(int(data["id"]), int(data["seq"]))
         if duplicate:
             self.duplicates += 1
-            if client_message_id in self.failed_answers:
+            if client_message_id in self.failed_answers and client_message_id not in self.abandoned:
                 self.errors_after_commit.append(client_message_id)
         self.failed_answers.discard(client_message_id)
 
@@ -430,6 +433,7 @@ class SocketSender:
         self.server_index = peer.home
         self.pending: str | None = None
         self.sent: set[str] = set()
+        self.unanswered: str | None = None
         self.count = 0
 
     def _next_id(self) -> str:
@@ -460,6 +464,9 @@ class SocketSender:
                     return
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
                 # The process is gone or the socket dropped: try the next process after a moment.
+                if self.unanswered is not None:
+                    ledger.abandoned.add(self.unanswered)
+                    self.unanswered = None
                 self.server_index = (self.server_index + 1) % len(self.servers)
                 await asyncio.sleep(0.2)
 
@@ -508,15 +515,18 @@ class SocketSender:
                 "content": f"{cmid} from {peer.name}",
                 "clientMessageId": cmid,
             }
+            self.unanswered = cmid
             await ws.send(json.dumps({"event": "send_message", "ref": cmid, "data": data}))
             answer = await self._frame_until(ws, cmid, self.ACK_TIMEOUT)
+            self.unanswered = None
             if answer["event"] == "ack":
                 ledger.acknowledged(cmid, answer["data"], bool(answer["data"].get("duplicate")))
                 self.pending = None
                 await asyncio.sleep(self.interval)
             else:
                 code = answer["data"]["code"]
-                assert code in {"internal", "unavailable"}, answer
+                # `unavailable` (the database is down, nothing stored) is the only error a retry may meet.
+                assert code == "unavailable", answer
                 ledger.server_errors.append(code)
                 ledger.failed_answers.add(cmid)
                 await asyncio.sleep(0.2)
@@ -551,6 +561,7 @@ class RestSender:
                         http_request, server.port, "POST", "/api/chat/send", body, peer.token, 5
                     )
                 except (OSError, http.client.HTTPException):
+                    ledger.abandoned.add(cmid)  # the request may have reached the server
                     self.server_index = (self.server_index + 1) % len(self.servers)
                     await asyncio.sleep(0.2)
                     continue
@@ -558,7 +569,7 @@ class RestSender:
                 if status in (200, 201):
                     ledger.acknowledged(cmid, answer["data"], status == 200)
                     break
-                assert status >= 500, (status, answer)
+                assert status == 503, (status, answer)  # never a 500: 503 means nothing was stored
                 ledger.server_errors.append(str(status))
                 ledger.failed_answers.add(cmid)
                 await asyncio.sleep(0.2)

@@ -31,6 +31,7 @@ from tests.faultkit import (
     register,
     resync,
     tools_missing,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.faults]
@@ -149,6 +150,13 @@ def check_ledgers(c: Cluster, peers: list[Peer]) -> dict[str, Any]:
     }
 
 
+def wait_ready(c: Cluster, index: int) -> float:
+    """Seconds until /readyz of server `index` answers 200 again (the app is not restarted)."""
+    return wait_for(
+        lambda: http_request(c.servers[index].port, "GET", "/readyz", timeout=3)[0] == 200, RECOVERY_BOUND, "/readyz"
+    )
+
+
 def report(name: str, figures: dict[str, Any]) -> None:
     print(
         f"\n[{name}] " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
@@ -196,6 +204,7 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
     socket_peers, rest_peers = make_peers(live, "r")
     marks = log_marks(live)
     rest_during_outage: list[int] = []
+    ready_down: list[tuple[int, Any]] = []
     moments: dict[str, float] = {}
 
     async def fault() -> None:
@@ -214,8 +223,10 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
             )
             assert status == 201, body
             rest_during_outage.append(body["data"]["id"])
+        ready_down.append(await asyncio.to_thread(http_request, live.servers[1].port, "GET", "/readyz"))
         await asyncio.to_thread(live.redis.start)
         moments["up"] = time.monotonic()
+        moments["ready"] = await asyncio.to_thread(wait_ready, live, 0)
 
     asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
     figures = check_ledgers(live, [*socket_peers, *rest_peers])
@@ -230,30 +241,47 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
         "acks_while_redis_down": acks_during,
         "rest_201_while_redis_down": len(rest_during_outage),
         "push_back_s_max": max(r for r in push_back if r is not None),
+        "readyz_back_s": moments["ready"],
     }
     report("redis restart", figures)
     assert acks_during > 0, "nothing was acknowledged while Redis was down"
+    status, body = ready_down[0]
+    assert status == 503 and body["checks"]["channel_layer"].startswith("unavailable"), body
+    assert body["checks"]["database"] == "ok", body
     assert figures["push_back_s_max"] < RECOVERY_BOUND
 
 
 def test_postgres_restart_under_load_loses_nothing_and_recovers(live: Cluster) -> None:
     socket_peers, rest_peers = make_peers(live, "p")
     marks = log_marks(live)
+    ready_down: list[tuple[int, Any]] = []
     moments: dict[str, float] = {}
 
     async def fault() -> None:
         await asyncio.to_thread(live.postgres.crash)
         moments["down"] = time.monotonic()
         await asyncio.sleep(2.0)
+        asked = time.monotonic()
+        ready_down.append(await asyncio.to_thread(http_request, live.servers[0].port, "GET", "/readyz"))
+        moments["readyz_answer"] = time.monotonic() - asked
         await asyncio.to_thread(live.postgres.start)
         moments["up"] = time.monotonic()
+        moments["ready"] = await asyncio.to_thread(wait_ready, live, 1)
 
     asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
     figures = check_ledgers(live, [*socket_peers, *rest_peers])
     assert_no_500_logged(live, marks)
     back = [p.ledger.first_ack_after(moments["up"]) for p in [*socket_peers, *rest_peers]]
     assert all(r is not None for r in back), "a client never sent again after PostgreSQL came back"
-    figures |= {"pg_down_s": moments["up"] - moments["down"], "sends_back_s_max": max(r for r in back if r is not None)}
+    figures |= {
+        "pg_down_s": moments["up"] - moments["down"],
+        "sends_back_s_max": max(r for r in back if r is not None),
+        "readyz_back_s": moments["ready"],
+    }
+    status, body = ready_down[0]
+    assert status == 503 and body["checks"]["database"].startswith("unavailable"), body
+    figures["readyz_answer_while_down_s"] = moments["readyz_answer"]
+    assert moments["readyz_answer"] < 3.0, "a load balancer's probe must not hang on a down database"
     report("postgres restart", figures)
     assert figures["sends_back_s_max"] < RECOVERY_BOUND
     # Nothing else needed restarting: both daphne processes are the ones started before the fault.

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, OperationalError, connections
 from django.test import Client
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from accounts.auth import tokens_for
 from accounts.models import User
+from chatproject import health
 from chatproject.asgi import application
 from chatproject.env import RateLimit
 from tests.chat_support import SEND
@@ -78,9 +79,27 @@ def test_readyz_names_a_failing_database(monkeypatch: pytest.MonkeyPatch) -> Non
         raise DatabaseError("connection refused")
 
     monkeypatch.setattr(connections["default"], "cursor", broken)
+    monkeypatch.setattr(health, "pool_of", lambda connection: None)
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "unavailable (DatabaseError)", "channel_layer": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_waits_for_a_pooled_connection_at_most_two_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A down database must not hold the probe for the pool's own 10 s timeout."""
+    asked: list[float] = []
+
+    class DownPool:
+        def connection(self, timeout: float) -> Any:
+            asked.append(timeout)
+            raise OperationalError("couldn't get a connection after 2.00 sec")
+
+    monkeypatch.setattr(health, "pool_of", lambda connection: DownPool())
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unavailable (OperationalError)"
+    assert asked == [health.DATABASE_TIMEOUT_SECONDS] and health.DATABASE_TIMEOUT_SECONDS <= 2.0
 
 
 # --- /metrics ----------------------------------------------------------------------------------
