@@ -19,6 +19,7 @@ from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 from chat.errors import ChatError
+from chat.protocol import ERROR_CODES
 
 OPEN_SOCKETS = Gauge("chat_open_sockets", "WebSocket connections open on this process.")
 MESSAGES_SENT = Counter("chat_messages_sent_total", "Messages stored (new ones, not retries).", ["transport"])
@@ -33,16 +34,16 @@ REQUEST_LATENCY = Histogram(
 
 TRANSPORTS = frozenset({"rest", "ws"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Error codes a client can be answered with; anything else is counted as "other".
-_ERROR_CODES = frozenset(
+# Error codes a client can be answered with (the socket's, and REST-only ones); anything else
+# is counted as "other".
+_ERROR_CODES = ERROR_CODES | frozenset(
     {
         "invalid",
-        "invalid_json",
-        "unknown_event",
         "unauthenticated",
         "forbidden",
         "not_found",
         "rate_limited",
+        "unavailable",
         "method_not_allowed",
         "unsupported_media_type",
         "not_acceptable",

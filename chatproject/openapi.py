@@ -78,11 +78,13 @@ _FAILURES = {
     413: "The body is over 64 KiB, refused before it is read.",
     415: "The body is not `application/json`.",
     429: "Over the message rate limit (shared with the WebSocket); `Retry-After` says when to retry.",
+    503: "The database is unreachable or restarting; nothing was stored. Retry after `Retry-After` seconds.",
 }
 
 
 def failures(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(FailureSerializer, description=_FAILURES[code]) for code in codes}
+    """Failure responses for `codes`, plus 503, which every endpoint answers while the database is down."""
+    return {code: OpenApiResponse(FailureSerializer, description=_FAILURES[code]) for code in (*codes, 503)}
 
 
 RETRY_AFTER = OpenApiParameter(
@@ -125,11 +127,19 @@ class CursorQuery(PageQuery):
 EMPTY_MEANS_DEFAULT = frozenset({"page", "limit"})
 
 
-def allow_empty_paging_values(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Postprocessing hook: mark `page`/`limit` with `allowEmptyValue`, as the server accepts `?page=`."""
+def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Postprocessing hook for what @extend_schema cannot say.
+
+    `page`/`limit` get `allowEmptyValue` (the server reads `?page=` as the default), and every
+    503 gets its `Retry-After` header.
+    """
+    retry_after = {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
     for item in result.get("paths", {}).values():
         for operation in item.values():
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and parameter.get("name") in EMPTY_MEANS_DEFAULT:
                     parameter["allowEmptyValue"] = True
+            unavailable = operation.get("responses", {}).get("503")
+            if unavailable is not None:
+                unavailable.setdefault("headers", {})["Retry-After"] = retry_after
     return result

@@ -198,7 +198,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"SuccessTrue": [(True, True)], "SuccessFalse": [(False, False)]},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chatproject.openapi.allow_empty_paging_values",
+        "chatproject.openapi.postprocess",
     ],
     "TAGS": [{"name": "auth", "description": "Accounts and tokens"}, {"name": "chat", "description": "Messages"}],
 }

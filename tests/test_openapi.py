@@ -13,9 +13,12 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
@@ -141,6 +144,9 @@ def test_query_parameters_carry_their_bounds(spec: dict[str, Any]) -> None:
     assert send_body["properties"]["content"]["maxLength"] == 10_000
     headers = spec["paths"]["/api/chat/send"]["post"]["responses"]["429"]["headers"]
     assert "Retry-After" in headers
+    for item in spec["paths"].values():
+        for operation in item.values():
+            assert "Retry-After" in operation["responses"]["503"]["headers"]
 
 
 def test_spectacular_command_validates_without_warnings(tmp_path: Any) -> None:
@@ -257,6 +263,36 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")
     check(as_alice.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")  # 404
     check(anon.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")
+
+    # Every endpoint answers 503 (with Retry-After) while the database is unreachable.
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    calls = [
+        (anon, "POST", "/api/auth/register", {"username": "erin", "password": "a-strong-pass-123"}),
+        (anon, "POST", "/api/auth/token", {"username": "dave", "password": "a-strong-pass-123"}),
+        (anon, "POST", "/api/auth/token/refresh", {"refresh": refresh}),
+        (as_alice, "GET", "/api/auth/me", None),
+        (as_alice, "GET", "/api/auth/users", None),
+        (as_alice, "POST", SEND, {"receiverId": bob.pk, "content": "x"}),
+        (as_alice, "GET", "/api/chat/conversations", None),
+        (as_alice, "GET", f"{conv}/messages", None),
+        (as_alice, "GET", f"{conv}/search", {"q": "x"}),
+        (as_alice, "PUT", f"{conv}/read", None),
+        (as_alice, "GET", "/api/chat/unread-count", None),
+        (as_alice, "GET", "/api/chat/unread", None),
+        (as_alice, "DELETE", "/api/chat/messages/{message_id}", None),
+    ]
+    with mock.patch.object(CursorWrapper, "execute", unreachable):
+        for api, method, path, body in calls:
+            url = path.replace("{conversation_id}", str(cid)).replace("{message_id}", str(message.pk))
+            if method == "GET":
+                response = api.get(url, body or {})
+            else:
+                response = getattr(api, method.lower())(url, body, format="json")
+            assert response.status_code == 503, (path, response.content)
+            assert response["Retry-After"]
+            check(response, path, method)
 
     documented = {
         (path, method, status)
