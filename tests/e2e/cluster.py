@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 MIGRATE_TIMEOUT = 120.0
+SERVER_LIFETIME = 600  # seconds; the whole e2e package takes well under a minute
 FRAME_TIMEOUT = 5.0  # one expected frame; generous for a loaded CI machine
 JWT_SECRET = "e2e-test-secret-" + "x" * 40
 
@@ -147,6 +148,10 @@ def _server_env(database_url: str, redis_url: str | None, prefix: str) -> dict[s
     return env
 
 
+def _serve_command(port: int) -> list[str]:
+    return [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM to all at once (each closes its sockets gracefully), SIGKILL to any still there after 8 s."""
     for process in processes:
@@ -234,7 +239,9 @@ def run_cluster(workdir: Path) -> Iterator[Cluster]:
                 log_path = workdir / f"server-{name}.log"
                 with log_path.open("wb") as log:
                     process = subprocess.Popen(
-                        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                        # `timeout` bounds a server's life even if this test process is killed
+                        # outright; it passes our SIGTERM on to daphne.
+                        ["timeout", "-k", "5", str(SERVER_LIFETIME), *_serve_command(port)],
                         cwd=ROOT,
                         env=env,
                         stdout=log,
