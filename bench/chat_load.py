@@ -42,6 +42,10 @@ class StepRecord:
     def latencies_ms(self) -> list[float]:
         return [(self.received_at[c] - t) * 1000 for c, t in self.sent_at.items() if c in self.received_at]
 
+    def ack_latencies_ms(self) -> list[float]:
+        """Sender → its ack (the send path alone: parse, store, publish, answer)."""
+        return [(self.acked_at[c] - t) * 1000 for c, t in self.sent_at.items() if c in self.acked_at]
+
     def acked_per_second(self) -> float:
         if not self.acked_at:
             return 0.0

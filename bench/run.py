@@ -245,6 +245,7 @@ async def _chat_steps(
             stored = await asyncio.to_thread(db.stored_counts, tag)
             ledger = check_ledger(record.sent_at, record.acked_at, stored, record.delivered)
             latency = Latency.of(record.latencies_ms())
+            ack = Latency.of(record.ack_latencies_ms())
             step = Step(rate, record.acked_per_second(), latency, ledger.ok)
             named = {chat[0].pid: "server_a", chat[1].pid: "server_b", os.getpid(): "client"}
             spent = servers.cpu_breakdown(cpu_before, cpu_after, named)
@@ -255,6 +256,7 @@ async def _chat_steps(
                     "offered": rate,
                     "acked_per_s": step.acked_per_s,
                     "latency": asdict(latency),
+                    "ack_latency": asdict(ack),
                     "sent": ledger.sent,
                     "acked": ledger.acked,
                     "lost": ledger.lost,
@@ -267,7 +269,8 @@ async def _chat_steps(
             )
             print(
                 f"  chat {rate:>5} msg/s offered: {step.acked_per_s:7.0f} acked/s, p50 {fmt(latency.p50)} ms, "
-                f"p99 {fmt(latency.p99)} ms, p99.9 {fmt(latency.p999)} ms, lost {ledger.lost}, "
+                f"p99 {fmt(latency.p99)} ms, p99.9 {fmt(latency.p999)} ms (ack p50 {fmt(ack.p50)} ms, "
+                f"p99 {fmt(ack.p99)} ms), lost {ledger.lost}, "
                 f"doubled {ledger.duplicated}\n        CPU cores busy: "
                 + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
                 + "; CPU ms per message: "

@@ -9,12 +9,14 @@ transaction commits, and a failed broadcast is logged, never raised to the calle
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
@@ -86,11 +88,47 @@ def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: 
     if layer is None:
         return
     payload = {"type": EVENT_TYPE, "event": event, "data": data, "scope": scope}
+    publish = _sync_publisher(layer)
     for group in groups:
         try:
-            async_to_sync(layer.group_send)(group, payload)
+            if publish is not None:
+                publish(group, payload)
+            else:
+                async_to_sync(layer.group_send)(group, payload)
         except Exception:
             logger.exception("broadcast failed", extra={"event": event, "group": group})
+
+
+_PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
+
+
+def _sync_publisher(layer: Any) -> Callable[[str, dict[str, Any]], None] | None:
+    """A blocking PUBLISH for the Redis pub/sub layer (one host), or None to use `group_send`.
+
+    Services publish from worker threads. `async_to_sync(layer.group_send)` hands each
+    publish to the event loop's thread and waits for it there, behind the layer's one lock
+    and one connection per process: with sends from many sockets, that queue, not the CPU,
+    capped throughput. This publishes the same bytes to the same Redis channel
+    (`<prefix>__group__<group>`, serialized by the layer itself) straight from the calling
+    thread, on a connection pool. tests/test_events.py checks that a consumer's group gets it.
+    """
+    cached = layer.__dict__.get("_chat_sync_publish", False)  # the layer's __getattr__ needs a loop
+    if cached is not False:
+        return cast("Callable[[str, dict[str, Any]], None] | None", cached)
+    publish = None
+    config: dict[str, Any] = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {})
+    hosts: list[Any] = config.get("CONFIG", {}).get("hosts", [])
+    if config.get("BACKEND") == _PUBSUB_LAYER and len(hosts) == 1 and isinstance(hosts[0], dict):
+        import redis
+
+        client = redis.Redis.from_url(hosts[0]["address"], max_connections=hosts[0].get("max_connections"))
+        prefix = config["CONFIG"].get("prefix", "asgi")
+
+        def publish(group: str, message: dict[str, Any]) -> None:
+            client.publish(f"{prefix}__group__{group}", layer.serialize(message))
+
+    layer.__dict__["_chat_sync_publish"] = publish
+    return publish
 
 
 def _after_commit(callback: Any) -> None:
@@ -107,9 +145,12 @@ def message_created_after_commit(message: Message) -> None:
     """new_message to the room; message_notification to the receiver unless they sit in the room."""
 
     def publish() -> None:
-        online = presence.online_among([message.sender_id])
+        sender_online, receiver_in_room = presence.online_and_in_room(
+            message.sender_id, message.conversation_id, message.receiver_id
+        )
+        online = {message.sender_id} if sender_online else set()
         send_now([conversation_group(message.conversation_id)], "new_message", new_message_payload(message, online))
-        if not presence.user_in_room(message.conversation_id, message.receiver_id):
+        if not receiver_in_room:
             send_now(
                 [user_group(message.receiver_id)],
                 "message_notification",

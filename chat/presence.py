@@ -223,6 +223,13 @@ def room_left(conversation_id: int, user_id: int, channel_name: str) -> None:
     store().remove(_room_key(conversation_id, user_id), channel_name)
 
 
+@lossy(lambda: (False, False))
+def online_and_in_room(user_id: int, conversation_id: int, room_user_id: int) -> tuple[bool, bool]:
+    """Whether `user_id` is online and whether `room_user_id` sits in the room: one store round trip."""
+    online, in_room = store().live_counts([_user_key(user_id), _room_key(conversation_id, room_user_id)])
+    return bool(online), bool(in_room)
+
+
 @lossy(bool)
 def user_in_room(conversation_id: int, user_id: int) -> bool:
     """Whether any of the user's sockets, on any process, sits in the conversation room."""

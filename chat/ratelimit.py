@@ -27,20 +27,41 @@ def _store_error(exc: Exception, what: str) -> None:
 
 def check_message_rate(user_id: int) -> None:
     """Count one message against MESSAGE_RATE_LIMIT, or raise RateLimited (REST 429, socket error)."""
+    take_message_slot(user_id)
+
+
+def take_message_slot(user_id: int) -> str | None:
+    """Count one message and return its slot (for `refund_message_slot`), or raise RateLimited.
+
+    None when nothing was counted (the limit is off, or its store unreachable).
+    """
     limit = settings.MESSAGE_RATE_LIMIT
     if not limit.enabled:
-        return
+        return None
     store = presence.store()
-    key = f"presence:rate:message:{user_id}"
     member = uuid.uuid4().hex
     try:
-        if store.add(key, member, float(limit.seconds)) <= limit.count:
-            return
-        store.remove(key, member)  # a refused message does not count against the next window
+        if store.add(_message_key(user_id), member, float(limit.seconds)) <= limit.count:
+            return member
+        store.remove(_message_key(user_id), member)  # a refused message does not count against the next window
     except presence.STORE_ERRORS as exc:
         _store_error(exc, "message")
-        return
+        return None
     raise RateLimited(limit.seconds)
+
+
+def refund_message_slot(user_id: int, slot: str | None) -> None:
+    """Give back a slot taken for a send that stored nothing (a retry answered with the first message)."""
+    if slot is None:
+        return
+    try:
+        presence.store().remove(_message_key(user_id), slot)
+    except presence.STORE_ERRORS as exc:
+        _store_error(exc, "message refund")
+
+
+def _message_key(user_id: int) -> str:
+    return f"presence:rate:message:{user_id}"
 
 
 def allow_typing(user_id: int, conversation_id: int) -> bool:

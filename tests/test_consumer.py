@@ -87,8 +87,25 @@ class Client:
 Opener = Callable[..., Any]
 
 
+async def _layer_receiving() -> None:
+    """Wait until this test loop's channel layer delivers (a message sent to a channel comes back).
+
+    The Redis pub/sub layer starts its reading task on the loop's first subscribe and, for up
+    to 0.1 s, does not read yet: an event published then reaches the groups as they are when
+    it is read, so a socket that joined a room in that window got an event sent before it
+    joined. Each test has a fresh loop, so each test would start in that window.
+    """
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "ready"})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "ready"}
+
+
 @pytest.fixture
 async def open_socket() -> AsyncIterator[Opener]:
+    await _layer_receiving()
     opened: list[WebsocketCommunicator] = []
 
     async def open_(
