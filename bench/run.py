@@ -8,9 +8,9 @@ bounded in time, and stopped at the end (also on Ctrl-C or an error).
 Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,
 BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS,
 BENCH_SERVER=daphne|uvicorn, BENCH_SETTINGS=<settings module for the servers>,
-BENCH_PROFILE=<rate> (py-spy the first server during that chat step). The PostgreSQL server is
-DATABASE_URL's (its database name is ignored) or postgres://postgres@127.0.0.1:5432; Redis is REDIS_URL's
-or redis://127.0.0.1:6379/0.
+BENCH_PROFILE=<rate>|idle (py-spy server A during that chat step, or while the idle sockets connect).
+The PostgreSQL server is DATABASE_URL's (its database name is ignored) or
+postgres://postgres@127.0.0.1:5432; Redis is REDIS_URL's or redis://127.0.0.1:6379/0.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Plan:
     rest_requests: int
     server: str
     settings_module: str
-    profile_rate: int | None
+    profile: str  # a chat rate, or "idle" (the connect phase)
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -96,7 +96,7 @@ class Plan:
             rest_requests=50 if quick else 200,
             server=os.environ.get("BENCH_SERVER", "daphne"),
             settings_module=os.environ.get("BENCH_SETTINGS", "chatproject.settings"),
-            profile_rate=int(profile) if profile else None,
+            profile=profile,
         )
 
 
@@ -178,7 +178,10 @@ async def _idle_sockets(
 
     urls = [s.ws_url for s in chat]
     print(f"  idle: {2 * len(pairs)} sockets over two processes …", flush=True)
+    profiler = _start_profiler(plan, "idle", chat[0], log_dir, 8)
     held, clients = await idle.hold_idle(pairs, urls, [s.pid for s in chat])
+    if profiler is not None:
+        profiler.wait(60)
     results.idle = asdict(held) | {
         "connects_per_second": held.connects_per_second,
         "bytes_per_socket": held.bytes_per_socket,
@@ -234,7 +237,7 @@ async def _chat_steps(
     try:
         for index, rate in enumerate(plan.chat_rates):
             tag = f"s{index}r{rate}"
-            profiler = _start_profiler(plan, rate, chat[0], out_dir)
+            profiler = _start_profiler(plan, str(rate), chat[0], out_dir, plan.chat_seconds)
             cpu_before = servers.cpu_snapshot()
             wall_before = time.perf_counter()
             record = await load.step(tag, rate, plan.chat_seconds)
@@ -287,14 +290,16 @@ async def _chat_steps(
         await load.close()
 
 
-def _start_profiler(plan: Plan, rate: int, server: servers.Server, out_dir: Path) -> subprocess.Popen[bytes] | None:
-    if plan.profile_rate != rate:
+def _start_profiler(
+    plan: Plan, what: str, server: servers.Server, out_dir: Path, seconds: float
+) -> subprocess.Popen[bytes] | None:
+    if plan.profile != what:
         return None
     spy = Path(sys.executable).parent / "py-spy"
-    target = out_dir / f"profile-{rate}.txt"
+    target = out_dir / f"profile-{what}.txt"
     print(f"  profiling server {server.pid} with py-spy → {target}", flush=True)
     return subprocess.Popen(
-        [str(spy), "record", "-p", str(server.pid), "-d", str(int(plan.chat_seconds)), "-r", "200",
+        [str(spy), "record", "-p", str(server.pid), "-d", str(max(1, int(seconds))), "-r", "200",
          "-f", "raw", "-o", str(target), "--nonblocking", "--gil"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -115,10 +115,17 @@ def _sync_publisher(layer: Any) -> Callable[[str, dict[str, Any]], None] | None:
     cached = layer.__dict__.get("_chat_sync_publish", False)  # the layer's __getattr__ needs a loop
     if cached is not False:
         return cast("Callable[[str, dict[str, Any]], None] | None", cached)
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
     publish = None
     config: dict[str, Any] = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {})
     hosts: list[Any] = config.get("CONFIG", {}).get("hosts", [])
-    if config.get("BACKEND") == _PUBSUB_LAYER and len(hosts) == 1 and isinstance(hosts[0], dict):
+    if (
+        type(layer) is RedisPubSubChannelLayer
+        and config.get("BACKEND") == _PUBSUB_LAYER
+        and len(hosts) == 1
+        and isinstance(hosts[0], dict)
+    ):
         import redis
 
         client = redis.Redis.from_url(hosts[0]["address"], max_connections=hosts[0].get("max_connections"))
