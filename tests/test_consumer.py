@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -210,26 +211,31 @@ async def test_bad_token_in_authenticate_frame_closes_4401(open_socket: Opener) 
     assert await client.close_code() == 4401
 
 
-async def test_socket_closes_4401_when_its_token_expires(open_socket: Opener, alice: User) -> None:
-    def short() -> str:
-        token = AccessToken.for_user(alice)
-        token.set_exp(lifetime=timedelta(seconds=1))
-        return str(token)
+def _short_lived(user: User, seconds: int = 2) -> tuple[str, int]:
+    """An access token that expires `seconds` to `seconds + 1` s from now, and its `exp`.
 
-    client = await open_socket(alice, token=await database_sync_to_async(short)())
-    assert await client.close_code(timeout=3) == 4401
+    `exp` is whole seconds: a lifetime of 1 s (floored) could leave almost nothing, and the
+    socket would close before `connected`.
+    """
+    token = AccessToken.for_user(user)
+    exp = int(time.time()) + seconds + 1
+    token["exp"] = exp
+    return str(token), exp
+
+
+async def test_socket_closes_4401_when_its_token_expires(open_socket: Opener, alice: User) -> None:
+    token, exp = await database_sync_to_async(_short_lived)(alice)
+    client = await open_socket(alice, token=token)
+    assert await client.close_code(timeout=exp - time.time() + 2) == 4401
+    assert time.time() >= exp - 0.05  # not before its time
 
 
 async def test_fresh_token_keeps_socket_open_past_old_expiry(open_socket: Opener, alice: User) -> None:
-    def short() -> str:
-        token = AccessToken.for_user(alice)
-        token.set_exp(lifetime=timedelta(seconds=1))
-        return str(token)
-
-    client = await open_socket(alice, token=await database_sync_to_async(short)())
+    token, exp = await database_sync_to_async(_short_lived)(alice)
+    client = await open_socket(alice, token=token)
     fresh = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
     await client.call("authenticate", {"token": fresh})
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(exp - time.time() + 0.3)
     assert await client.call("join_personal_room") == {"userId": alice.pk}
 
 
