@@ -9,13 +9,14 @@ same client and the same measurement.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.chat_load import Pair
-from bench.servers import rss_bytes
+from bench.servers import cpu_breakdown, cpu_snapshot, rss_bytes
 from bench.sockets import Client, FrameHandler, open_client, open_many
 
 CONNECT_CONCURRENCY = 200
@@ -31,6 +32,7 @@ class IdleResult:
     join_errors: list[str]
     rss_growth: list[int]  # bytes, per server process
     per_process: list[int]  # sockets held by each process
+    connect_cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per socket opened, by process group
 
     @property
     def connects_per_second(self) -> float:
@@ -93,7 +95,11 @@ async def hold_idle(
     await asyncio.gather(*(c.close() for c in warm if c is not None))
     before = await _settled_rss(pids, settle)
     targets = _targets(pairs, urls)
+    cpu_before = cpu_snapshot()
     clients, connect_errors, connect_seconds = await open_many(targets, concurrency=CONNECT_CONCURRENCY)
+    named = {pid: f"server_{'ab'[i]}" if i < 2 else f"server_{i}" for i, pid in enumerate(pids)}
+    named[os.getpid()] = "client"
+    spent = cpu_breakdown(cpu_before, cpu_snapshot(), named)
     join_errors, join_seconds = await _join_all(clients, pairs) if join else ([], 0.0)
     after = await _settled_rss(pids, settle)
     per_process = [sum(1 for url, _ in targets if url == u) for u in urls]
@@ -105,6 +111,7 @@ async def hold_idle(
         join_errors=join_errors,
         rss_growth=[a - b for a, b in zip(after, before, strict=True)],
         per_process=per_process,
+        connect_cpu_ms={k: v * 1000 / max(1, len(targets)) for k, v in spent.items()},
     )
     return result, clients
 

@@ -136,6 +136,7 @@ def _machine(plan: Plan) -> dict[str, Any]:
         "quick": plan.quick,
         "db_pool": f"{os.environ.get('DB_POOL_MIN', '2')}/{os.environ.get('DB_POOL_MAX', '20')}",
         "asgi_threads": os.environ.get("ASGI_THREADS", "default"),
+        "chat_pairs": plan.chat_pairs,
     }
 
 
@@ -182,6 +183,11 @@ async def _idle_sockets(
     held, clients = await idle.hold_idle(pairs, urls, [s.pid for s in chat])
     if profiler is not None:
         profiler.wait(60)
+    print(
+        f"  idle: {held.connects_per_second:,.0f} connects/s; CPU ms per connect: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in held.connect_cpu_ms.items()),
+        flush=True,
+    )
     results.idle = asdict(held) | {
         "connects_per_second": held.connects_per_second,
         "bytes_per_socket": held.bytes_per_socket,
@@ -407,6 +413,25 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
                 ratio(rate50, tps),
                 Target("ratio to pgbench", ratio(rate50, tps), 0.45, True),
             )
+        m = results.machine
+        threads = m.get("asgi_threads", "default")
+        if threads == "default":
+            threads = f"{min(32, (m.get('cores') or 1) + 4)} (default)"
+        row(
+            "chat: concurrency used",
+            f"{m.get('chat_pairs', '?')} sender sockets over 2 processes; per process {threads} worker threads, "
+            f"DB pool {m.get('db_pool')}",
+            f"pgbench: {results.pgbench_clients} clients",
+        )
+        best_any = best100 or best50
+        if best_any is not None:
+            cpu = next((s.get("cpu_ms_per_message") for s in results.steps if s["offered"] == best_any.offered), None)
+            if cpu:
+                row(
+                    f"chat: CPU ms per message at {fmt(best_any.offered)} msg/s",
+                    ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "other")
+                    + f"; rest of the machine {cpu.get('other', 0):.2f}",
+                )
     if results.idle:
         idle, bare = results.idle, results.bare
         kib = idle["bytes_per_socket"] / 1024
