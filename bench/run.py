@@ -214,8 +214,7 @@ async def _idle_sockets(
             "connect_errors": held_bare.connect_errors[:5],
         }
     finally:
-        for server in bare:
-            servers.stop(server)
+        servers.stop_many(list(bare))
 
 
 def db_pair_without_tokens(pair: Any) -> Any:
@@ -588,6 +587,9 @@ def main() -> int:
     plan = Plan.from_env()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
+    # Python leaves SIGINT ignored when it started ignored (a background job of a script):
+    # Ctrl-C or `kill -INT` must still stop the run through the cleanup.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     fd_limit = servers.raise_fd_limit()
     pg_server = pg_server_url(os.environ.get("DATABASE_URL", ""))
@@ -664,8 +666,7 @@ def _cleanup(chat: list[servers.Server], pg_server: str, db_name: str | None, re
     """Stop every process, drop the bench database, delete the run's Redis keys; Ctrl-C cannot cut it short."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        for server in chat:
-            servers.stop(server)
+        servers.stop_many(list(chat))
         servers.stop_all()
         if db_name is not None:
             try:

@@ -131,25 +131,35 @@ def start_bare(log_dir: Path) -> Server:
     return _spawn("bare_ws", [PYTHON, "-m", "bench.bare_ws", str(port)], dict(os.environ), port, log_dir)
 
 
-def stop(server: Server | subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `timeout`."""
-    proc = server.proc if isinstance(server, Server) else server
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+def stop(server: Server | subprocess.Popen[bytes], timeout: float = 8.0) -> None:
+    stop_many([server], timeout)
+
+
+def stop_many(targets: list[Server | subprocess.Popen[bytes]], timeout: float = 8.0) -> None:
+    """SIGTERM every process group at once, then SIGKILL what is left after `timeout`.
+
+    At once, so servers shutting down gracefully (closing their sockets, at most a few
+    seconds each) do it in parallel.
+    """
+    procs = [t.proc if isinstance(t, Server) else t for t in targets]
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
-    if proc in _running:
-        _running.remove(proc)
+        if proc in _running:
+            _running.remove(proc)
 
 
 def stop_all() -> None:
-    for proc in list(_running):
-        stop(proc)
+    stop_many(list(_running))
 
 
 atexit.register(stop_all)
