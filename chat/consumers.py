@@ -19,7 +19,7 @@ from asgiref.sync import SyncToAsync
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from accounts.auth import SocketIdentity, identity_from_access_token
 from accounts.models import User
@@ -45,8 +45,12 @@ def in_thread(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
 
     thread_sensitive=False lets frames of different sockets run in parallel on the pool
     instead of queueing on one thread (the default), which the connection pool can serve.
+
+    Django's close_old_connections, not channels.db's: Channels' test communicator patches
+    the latter to a no-op while it feeds the consumer, so in tests every worker thread kept
+    its connection checked out of the pool until the pool ran dry (long PostgreSQL runs
+    then answered 503). These calls run on worker threads only, never on the test's thread.
     """
-    from channels.db import close_old_connections
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         close_old_connections()

@@ -615,3 +615,27 @@ async def test_heartbeat_keeps_a_long_lived_socket_in_its_groups(
         "send_message", {"receiverId": bob.pk, "conversationId": conversation.pk, "content": "still here?"}
     )
     assert (await b.expect("new_message"))["data"]["id"] == ack["id"]
+
+
+async def test_worker_threads_give_their_database_connections_back(
+    open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each frame's service call closes its thread's connection (returns it to the pool), even
+    under Channels' test communicator, which patches channels.db.close_old_connections away."""
+    from django.db import connections
+
+    from chat import services
+
+    used: list[Any] = []
+    real_join = services.join_room
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = real_join(*args, **kwargs)
+        used.append(connections["default"])  # this worker thread's connection, open right now
+        return result
+
+    monkeypatch.setattr(services, "join_room", spy)
+    conversation = await make_conversation(alice, bob)
+    client = await open_socket(alice)
+    await client.call("join_conversation", {"conversationId": conversation.pk})
+    assert len(used) == 1 and used[0].connection is None
