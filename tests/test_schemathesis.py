@@ -86,6 +86,14 @@ def caller(db: None, settings: Any, make_user: Any) -> Iterator[dict[str, Any]]:
         signals.request_finished.connect(close_old_connections)
 
 
+def _no_nul(case: Any) -> None:
+    """allow_x00 does not reach query strings; drop NUL there too (see the generation config)."""
+    if isinstance(case.query, dict):
+        for name, value in case.query.items():
+            if isinstance(value, str):
+                case.query[name] = value.replace("\x00", "")
+
+
 def _one_cursor(case: Any) -> None:
     """`before`, `after` and `page` exclude each other (400, see docs/rest.md); OpenAPI 3.0 cannot
     say so, so a generated query keeps only one of them."""
@@ -110,6 +118,7 @@ def _ids(case: Any, caller: dict[str, Any]) -> None:
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=True,  # the same cases on every run: CI is reproducible; new seeds are for local runs
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
@@ -118,6 +127,7 @@ def test_every_operation_keeps_to_its_schema(case: Any, caller: dict[str, Any]) 
     label = f"{case.operation.method.upper()} {case.operation.path}"
     _ids(case, caller)
     _one_cursor(case)
+    _no_nul(case)
     excluded = (
         [positive_data_acceptance] if (case.operation.method.upper(), case.operation.path) in BUSINESS_RULES else []
     )
