@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 # What a store call raises when its backend is unreachable; callers decide to fail open.
 STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
-PRESENCE_TTL_SECONDS = 60.0
-HEARTBEAT_SECONDS = 20.0
+PRESENCE_TTL_SECONDS = float(settings.PRESENCE_TTL_SECONDS)
+HEARTBEAT_SECONDS = PRESENCE_TTL_SECONDS / 3
 # A Redis that hangs must not hang a send: a store call gives up after this long.
 STORE_TIMEOUT_SECONDS = 2.0
 

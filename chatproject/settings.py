@@ -206,6 +206,9 @@ SPECTACULAR_SETTINGS = {
 # --- Chat limits ----------------------------------------------------------------------
 MESSAGE_RATE_LIMIT = parse_rate("MESSAGE_RATE_LIMIT", env.string("MESSAGE_RATE_LIMIT", "30/10s"))
 TYPING_INTERVAL_SECONDS = 1.0
+# A socket's presence entries lapse this long after its process stops refreshing them (a process
+# killed without running disconnect); open sockets refresh every third of it.
+PRESENCE_TTL_SECONDS = env.integer("PRESENCE_TTL_SECONDS", 60, minimum=3, maximum=3600)
 WS_MAX_FRAME_BYTES = 64 * 1024
 WS_AUTH_TIMEOUT_SECONDS = 10.0
 # A REST body larger than this is refused with 413 before it is parsed.

@@ -27,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
+PRESENCE_TTL = 3
 
 
 def free_port() -> int:
@@ -269,6 +270,8 @@ def daphne_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         "CHANNEL_PREFIX": f"faults-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # Short, so the kill -9 test can watch a dead process's users go offline.
+        "PRESENCE_TTL_SECONDS": str(PRESENCE_TTL),
         **extra,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)

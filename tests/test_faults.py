@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.faultkit import (
+    PRESENCE_TTL,
     Cluster,
     Peer,
     RestSender,
@@ -177,15 +178,52 @@ def assert_no_500_logged(c: Cluster, since: dict[str, int]) -> None:
         assert bad == [], f"daphne {server.name} failed a request:\n" + "\n".join(bad[:5])
 
 
+def is_online(c: Cluster, token: str, username: str) -> bool:
+    port = next(s.port for s in c.servers if s.process and s.process.poll() is None)
+    status, body = http_request(port, "GET", f"/api/auth/users?search={username}", None, token)
+    assert status == 200, body
+    return bool(next(u for u in body["data"]["users"] if u["username"] == username)["is_online"])
+
+
+async def lurk(port: int, token: str, stop: asyncio.Event) -> None:
+    """A user whose only socket sits on one process and never reconnects."""
+    import websockets
+
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/chat/?token={token}", ping_interval=None) as ws:
+            await ws.recv()
+            while not stop.is_set():
+                await asyncio.wait_for(ws.recv(), timeout=30)
+    except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+        return
+
+
 def test_kill_9_of_one_daphne_under_load_loses_nothing(live: Cluster) -> None:
     socket_peers, rest_peers = make_peers(live, "k")
     marks = log_marks(live)
     victim = live.servers[0]
     moments: dict[str, float] = {}
+    _, lurker_token = register(live.servers[1].port, "k-lurker")
+    _, stayer_token = register(live.servers[1].port, "k-stayer")
+    watcher = socket_peers[0].token
 
     async def fault() -> None:
+        stop = asyncio.Event()
+        lurker = asyncio.ensure_future(lurk(victim.port, lurker_token, stop))
+        stayer = asyncio.ensure_future(lurk(live.servers[1].port, stayer_token, stop))
+        await asyncio.to_thread(wait_for, lambda: is_online(live, watcher, "k-lurker"), 10, "lurker online")
         moments["kill"] = time.monotonic()
         await asyncio.to_thread(victim.kill9)
+        # Nobody runs the lurker's disconnect: its entry lapses after the TTL, the heartbeat keeps
+        # the stayer (on the surviving process) online well past it.
+        moments["offline"] = await asyncio.to_thread(
+            wait_for, lambda: not is_online(live, watcher, "k-lurker"), PRESENCE_TTL + 5, "lurker offline"
+        )
+        await asyncio.sleep(max(0.0, PRESENCE_TTL * 1.5 - (time.monotonic() - moments["kill"])))
+        moments["stayer_online"] = float(await asyncio.to_thread(is_online, live, watcher, "k-stayer"))
+        stop.set()
+        for task in (lurker, stayer):
+            task.cancel()
 
     asyncio.run(run_under_load(live, socket_peers, rest_peers, fault))
     figures = check_ledgers(live, [*socket_peers, *rest_peers])
@@ -195,7 +233,10 @@ def test_kill_9_of_one_daphne_under_load_loses_nothing(live: Cluster) -> None:
     recovery = [p.ledger.first_ack_after(moments["kill"]) for p in moved]
     assert all(r is not None for r in recovery), "a client of the killed process never sent again"
     figures["failover_s_max"] = max(r for r in recovery if r is not None)
+    figures["dead_socket_offline_after_s"] = moments["offline"]
     report("kill -9 daphne A", figures)
+    assert moments["offline"] <= PRESENCE_TTL + 1.5, "a killed process's user stayed online past the TTL"
+    assert moments["stayer_online"], "an open socket on the surviving process went offline"
     assert figures["failover_s_max"] < RECOVERY_BOUND
     assert figures["reconnects"] >= len([p for p in socket_peers if p.home == 0])
 
