@@ -12,14 +12,15 @@ depth limit, frames just under and over 64 KiB, and floods.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,31 +172,59 @@ def _no_failed_frames(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     assert failed == [], "the consumer logged a failed frame"
 
 
-async def fuzz_batch(world: dict[str, Any], batch: list[tuple[str, str | bytes]]) -> None:
-    ids = world["ids"]
+class LoopThread:
+    """One event loop in a thread for the whole hypothesis run, so its examples share two sockets.
+
+    A socket per example (80 of them) each left a pooled database connection behind in the test
+    process (a leak of the in-process test setup, seen in tests/test_consumer.py too), enough
+    to exhaust the pool in the full suite.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+async def open_pair(world: dict[str, Any]) -> tuple[Socket, Socket]:
     fuzzer = await open_socket(world["alice"])
     bystander = await open_socket(world["bob"])
-    try:
-        join = {"event": "join_conversation", "ref": "j", "data": {"conversationId": ids["conversation"]}}
-        await bystander.c.send_to(text_data=json.dumps(join))
-        await bystander.until(lambda f: f.get("ref") == "j")
-        for kind, payload in batch:
-            await raw_send(fuzzer, kind, payload)
-        await fuzzer.c.send_to(text_data=json.dumps({"event": "join_personal_room", "ref": "sentinel"}))
-        sentinel, answers = await fuzzer.until(lambda f: f.get("ref") == "sentinel")
-        assert sentinel["event"] == "ack", sentinel
-        assert_contract(answers)
-        # The fuzzer's socket still sends, and the bystander still receives.
-        marker = f"after-fuzz-{time.monotonic_ns()}"
-        real = {"receiverId": ids["bob"], "conversationId": ids["conversation"], "content": marker}
-        await fuzzer.c.send_to(text_data=json.dumps({"event": "send_message", "ref": "real", "data": real}))
-        ack, _ = await fuzzer.until(lambda f: f.get("ref") == "real")
-        assert ack["event"] == "ack", ack
-        pushed, _ = await bystander.until(lambda f: f["event"] == "new_message" and f["data"]["content"] == marker)
-        assert pushed["data"]["id"] == ack["data"]["id"]
-    finally:
-        await fuzzer.c.disconnect()
-        await bystander.c.disconnect()
+    join = {"event": "join_conversation", "ref": "j", "data": {"conversationId": world["ids"]["conversation"]}}
+    await bystander.c.send_to(text_data=json.dumps(join))
+    await bystander.until(lambda f: f.get("ref") == "j")
+    return fuzzer, bystander
+
+
+async def close_pair(pair: tuple[Socket, Socket]) -> None:
+    for socket in pair:
+        await socket.c.disconnect()
+
+
+async def fuzz_batch(world: dict[str, Any], pair: tuple[Socket, Socket], batch: list[tuple[str, str | bytes]]) -> None:
+    ids = world["ids"]
+    fuzzer, bystander = pair
+    for kind, payload in batch:
+        await raw_send(fuzzer, kind, payload)
+    await fuzzer.c.send_to(text_data=json.dumps({"event": "join_personal_room", "ref": "sentinel"}))
+    sentinel, answers = await fuzzer.until(lambda f: f.get("ref") == "sentinel")
+    assert sentinel["event"] == "ack", sentinel
+    assert_contract(answers)
+    # The fuzzer's socket still sends, and the bystander still receives.
+    marker = f"after-fuzz-{time.monotonic_ns()}"
+    real = {"receiverId": ids["bob"], "conversationId": ids["conversation"], "content": marker}
+    await fuzzer.c.send_to(text_data=json.dumps({"event": "send_message", "ref": "real", "data": real}))
+    ack, _ = await fuzzer.until(lambda f: f.get("ref") == "real")
+    assert ack["event"] == "ack", ack
+    pushed, _ = await bystander.until(lambda f: f["event"] == "new_message" and f["data"]["content"] == marker)
+    assert pushed["data"]["id"] == ack["data"]["id"]
 
 
 def test_random_frames_never_make_a_server_error(
@@ -203,6 +232,8 @@ def test_random_frames_never_make_a_server_error(
 ) -> None:
     started = time.monotonic()
     sent = 0
+    runner = LoopThread()
+    pair = runner.run(open_pair(world))
 
     @settings(
         max_examples=FUZZ_EXAMPLES,
@@ -214,14 +245,18 @@ def test_random_frames_never_make_a_server_error(
     def run(batch: list[tuple[str, str | bytes]]) -> None:
         nonlocal sent
         sent += len(batch)
-        async_to_sync(fuzz_batch)(world, batch)
+        runner.run(fuzz_batch(world, pair, batch))
 
-    run()
+    try:
+        run()
+    finally:
+        runner.run(close_pair(pair))
+        runner.stop()
     # Nothing the fuzzer sent reached the conversation of other people.
     other = Conversation.objects.get(pk=world["ids"]["other_conversation"])
     assert other.last_message == "private" and Message.objects.filter(conversation=other).count() == 1
     print(
-        f"\nws fuzz: {sent} random frames in {FUZZ_EXAMPLES} batches, "
+        f"\nws fuzz: {sent} random frames in {FUZZ_EXAMPLES} batches over one socket, "
         f"{time.monotonic() - started:.1f} s, 0 server errors"
     )
 
