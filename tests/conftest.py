@@ -87,3 +87,13 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
     db = django_settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures docs/guarantees.md quotes, as this run measured them."""
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("reliability figures (docs/guarantees.md)")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -25,6 +25,8 @@ from glob import glob
 from pathlib import Path
 from typing import Any
 
+from tests.figures import figure
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
 PRESENCE_TTL = 3
@@ -306,7 +308,7 @@ def cluster(workdir: Path, processes: int = 2) -> Iterator[Cluster]:
             servers.append(Daphne(chr(ord("A") + index), env, workdir))
         for server in servers[1:]:
             server.start()
-        print(
+        figure(
             f"\ncluster up in {time.monotonic() - started:.1f} s: pg :{postgres.port}, redis :{redis.port}, "
             + ", ".join(f"daphne {s.name} :{s.port}" for s in servers)
         )

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.figures import figure
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPI = "https://pypi.org/pypi"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;#]+)")
@@ -74,4 +76,4 @@ def test_no_runtime_pin_has_a_known_vulnerability(requirements: str) -> None:
         if known:
             found[f"{name}=={version}"] = [v.get("id") or v.get("aliases") for v in known]
     assert found == {}, f"known vulnerabilities: {found}"
-    print(f"\n{requirements}: {len(packages)} pins audited against PyPI's advisory data, 0 known vulnerabilities")
+    figure(f"\n{requirements}: {len(packages)} pins audited against PyPI's advisory data, 0 known vulnerabilities")

@@ -34,6 +34,7 @@ from tests.faultkit import (
     tools_missing,
     wait_for,
 )
+from tests.figures import figure
 
 pytestmark = [pytest.mark.faults]
 
@@ -159,7 +160,7 @@ def wait_ready(c: Cluster, index: int) -> float:
 
 
 def report(name: str, figures: dict[str, Any]) -> None:
-    print(
+    figure(
         f"\n[{name}] " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
     )
 

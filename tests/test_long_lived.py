@@ -28,6 +28,7 @@ from accounts.models import User
 from chat import presence
 from chatproject.asgi import application
 from tests.chat_support import send
+from tests.figures import figure
 
 needs_redis = pytest.mark.skipif(
     not django_settings.REDIS_URL, reason="the Redis channel layers need REDIS_URL (CI sets it)"
@@ -59,7 +60,7 @@ async def test_the_pubsub_layer_has_no_group_expiry_so_a_long_open_socket_keeps_
     started = time.monotonic()
     assert await _membership_after(layer, 2.5)
     waited = time.monotonic() - started
-    print(f"\npub/sub layer: group member still receiving {waited:.1f} s after joining, group_expiry=1")
+    figure(f"\npub/sub layer: group member still receiving {waited:.1f} s after joining, group_expiry=1")
 
 
 @needs_redis
@@ -98,7 +99,7 @@ async def test_an_open_socket_stays_online_and_in_its_room_past_the_presence_ttl
         online = await database_sync_to_async(presence.is_online)(alice.pk)
         in_room = await database_sync_to_async(presence.user_in_room)(message.conversation_id, alice.pk)
         assert online and in_room, "an open socket's presence lapsed"
-        print(f"\nopen socket online and in its room {short_ttl * 3:.0f} s after connecting, TTL {short_ttl:.0f} s")
+        figure(f"\nopen socket online and in its room {short_ttl * 3:.0f} s after connecting, TTL {short_ttl:.0f} s")
     finally:
         await socket.disconnect()
 
@@ -115,4 +116,4 @@ def test_a_dead_process_leaves_nobody_online_past_the_ttl(short_ttl: float, alic
         time.sleep(0.05)
     gone = time.monotonic() - started
     assert gone >= short_ttl * 0.8
-    print(f"\ndead socket offline {gone:.2f} s after its last refresh (TTL {short_ttl:.0f} s)")
+    figure(f"\ndead socket offline {gone:.2f} s after its last refresh (TTL {short_ttl:.0f} s)")

@@ -28,6 +28,7 @@ from chat.selectors import Cursor
 from chat.validation import SendRequest
 from chatproject.api import PageRequest
 from chatproject.env import RateLimit
+from tests.figures import figure
 
 MAX_EXAMPLES = 15
 STEPS = 25
@@ -235,7 +236,7 @@ def test_the_model_always_equals_the_database(make_user: Callable[..., User], se
             phases=[Phase.explicit, Phase.generate],
         ),
     )
-    print(f"\nstate machine: {MAX_EXAMPLES} runs of up to {STEPS} steps in {time.monotonic() - started:.1f} s")
+    figure(f"\nstate machine: {MAX_EXAMPLES} runs of up to {STEPS} steps in {time.monotonic() - started:.1f} s")
 
 
 @pytest.fixture

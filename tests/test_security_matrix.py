@@ -28,6 +28,7 @@ from chat.models import Message
 from chatproject.asgi import application
 from chatproject.env import RateLimit
 from tests.chat_support import SUMMARY_KEYS, messages_url, read_url, search_url, send
+from tests.figures import figure
 
 BAD_TOKENS = ["garbage", "expired", "refresh", "wrong-key", "alg-none", "deactivated", "password-changed"]
 
@@ -118,7 +119,7 @@ def test_every_api_route_needs_a_token_unless_it_is_listed_public(anon: APIClien
         if answers - {401, 405}:
             open_routes.append(route)
     assert set(open_routes) == PUBLIC_API, "a route answers without a token; protect it or list it as public"
-    print(
+    figure(
         f"\n{len(api_routes)} API routes: {len(api_routes) - len(open_routes)} need a token, {len(open_routes)} public"
     )
 
@@ -213,7 +214,7 @@ def test_every_chat_response_shows_users_as_user_summary_only(
             assert set(user) == SUMMARY_KEYS, user
             seen += 1
     assert seen >= 12
-    print(f"\n{seen} user objects in {len(responses)} responses, every one a UserSummary")
+    figure(f"\n{seen} user objects in {len(responses)} responses, every one a UserSummary")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -306,4 +307,4 @@ def test_the_message_rate_limit_holds_under_concurrent_rest_requests(settings: A
     assert sorted(set(statuses)) == [201, 429]
     assert statuses.count(201) == 30 and statuses.count(429) == 50
     assert Message.objects.filter(sender=alice).count() == 30
-    print(f"\nrate limit under 8 concurrent REST senders: {statuses.count(201)} stored, {statuses.count(429)} refused")
+    figure(f"\nrate limit under 8 concurrent REST senders: {statuses.count(201)} stored, {statuses.count(429)} refused")

@@ -32,6 +32,7 @@ from chat.protocol import CLIENT_EVENTS, ERROR_CODES, SERVER_EVENTS
 from chatproject.asgi import application
 from chatproject.env import RateLimit
 from tests.chat_support import send
+from tests.figures import figure
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -255,7 +256,7 @@ def test_random_frames_never_make_a_server_error(
     # Nothing the fuzzer sent reached the conversation of other people.
     other = Conversation.objects.get(pk=world["ids"]["other_conversation"])
     assert other.last_message == "private" and Message.objects.filter(conversation=other).count() == 1
-    print(
+    figure(
         f"\nws fuzz: {sent} random frames in {FUZZ_EXAMPLES} batches over one socket, "
         f"{time.monotonic() - started:.1f} s, 0 server errors"
     )
@@ -370,7 +371,7 @@ async def test_a_flood_of_bad_and_valid_frames_is_answered_frame_by_frame(world:
         await bystander.c.send_to(text_data=json.dumps({"event": "join_personal_room", "ref": "alive"}))
         ack, _ = await bystander.until(lambda f: f.get("ref") == "alive")
         assert ack["event"] == "ack"
-        print(
+        figure(
             f"\nflood: 500 frames answered in {elapsed:.1f} s; 30 sends stored, 70 rate limited, typing {forwarded}/100"
         )
     finally:
