@@ -87,12 +87,22 @@ def caller(db: None, settings: Any, make_user: Any) -> Iterator[dict[str, Any]]:
         signals.request_finished.connect(close_old_connections)
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
 def _no_nul(case: Any) -> None:
-    """allow_x00 does not reach query strings; drop NUL there too (see the generation config)."""
+    """allow_x00 does not reach every string (query values, some body fields); drop NUL everywhere."""
     if isinstance(case.query, dict):
-        for name, value in case.query.items():
-            if isinstance(value, str):
-                case.query[name] = value.replace("\x00", "")
+        case.query = _without_nul(case.query)
+    if isinstance(case.body, (dict, list, str)):
+        case.body = _without_nul(case.body)
 
 
 def _one_cursor(case: Any) -> None:
