@@ -50,7 +50,8 @@ class StormResult:
     back: int = 0  # sockets connected and in their room again
     reconnect_seconds: float = 0.0  # drop → every socket connected and back in its room
     recover_seconds: float = 0.0  # drop → a message through every reconnected pair arrived
-    undelivered: int = 0
+    not_back_pairs: int = 0  # pairs with a socket still not back when the storm gave up (no probe sent)
+    undelivered: int = 0  # probes acked but never delivered to the receiver
 
 
 def _targets(pairs: list[Pair], urls: list[str]) -> list[tuple[str, str | None]]:
@@ -161,6 +162,8 @@ async def storm(clients: list[Client | None], pairs: list[Pair], urls: list[str]
     result.reconnect_seconds = time.perf_counter() - dropped
     result.back = sum(1 for c in fresh if c is not None)
 
+    probed: set[int] = set()
+
     async def probe(j: int) -> None:
         sender = fresh[2 * j]
         if sender is None or fresh[2 * j + 1] is None:
@@ -176,6 +179,7 @@ async def storm(clients: list[Client | None], pairs: list[Pair], urls: list[str]
                     "clientMessageId": f"storm-{j}-{int(dropped * 1000)}",
                 },
             )
+            probed.add(j)
         except Exception as exc:
             result.errors.append(f"probe {type(exc).__name__}: {exc}"[:200])
 
@@ -187,9 +191,10 @@ async def storm(clients: list[Client | None], pairs: list[Pair], urls: list[str]
 
     await asyncio.gather(*(gated_probe(j) for j in range(n_pairs)))
     deadline = time.perf_counter() + 10
-    while len(received) < n_pairs and time.perf_counter() < deadline:  # noqa: ASYNC110 - polls a dict
+    while not probed <= received.keys() and time.perf_counter() < deadline:  # noqa: ASYNC110 - polls a dict
         await asyncio.sleep(0.02)
-    result.undelivered = n_pairs - len(received)
+    result.not_back_pairs = sum(1 for j in range(n_pairs) if fresh[2 * j] is None or fresh[2 * j + 1] is None)
+    result.undelivered = len(probed - received.keys())
     result.recover_seconds = (max(received.values()) if received else time.perf_counter()) - dropped
     clients[:count] = fresh
     return result

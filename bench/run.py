@@ -468,13 +468,14 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
         row(
             f"storm: {st['sockets']:,} sockets dropped and back",
             f"{st['back']:,} back in rooms after {fmt(st['reconnect_seconds'])} s; probes delivered after "
-            f"{fmt(st['recover_seconds'])} s; {st['error_count']} failed attempts, {st['undelivered']} undelivered",
+            f"{fmt(st['recover_seconds'])} s; {st['error_count']} failed attempts; pairs not back "
+            f"{st.get('not_back_pairs', 0)}; probes acked but undelivered {st['undelivered']}",
             "",
             None,
             Target("storm recovery", st["recover_seconds"], 10, False, " s"),
         )
         row(
-            "storm: errors + undelivered",
+            "storm: failed attempts + undelivered probes",
             str(st["error_count"] + st["undelivered"]),
             "",
             None,
