@@ -17,9 +17,17 @@ from chat.selectors import MAX_SEARCH_LENGTH
 from chat.validation import MAX_CLIENT_ID_LENGTH, MAX_CONTENT_LENGTH, MAX_ID, MAX_URL_LENGTH
 from chatproject.openapi import enveloped
 
+# Whitespace as Python's str.isspace() (and so str.strip()) sees it, spelled out: a regex `\s`
+# means less in ECMAScript (no \x1c-\x1f, no \x85), which client generators and fuzzers use.
+_WS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # Not blank (some character that is not whitespace) and no NUL anywhere.
-_NOT_BLANK = RegexValidator(r"^[^\x00]*[^\s\x00][^\x00]*$", "Must not be blank or contain NUL.")
-_HTTP_URL = RegexValidator(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#\x00]+[^\s\x00]*$", "Must be an http or https URL.")
+_NOT_BLANK = RegexValidator(rf"^[^\x00]*[^{_WS}\x00][^\x00]*$", "Must not be blank or contain NUL.")
+# http(s), a host part of printable ASCII without brackets (the server's urlsplit refuses
+# unbalanced or invalid [IPv6] hosts and some non-ASCII ones), then no whitespace or NUL.
+_HTTP_URL = RegexValidator(
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]+[^{_WS}\x00]*$",
+    "Must be an http or https URL.",
+)
 
 
 class SendRequestSerializer(serializers.Serializer[Any]):

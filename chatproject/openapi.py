@@ -139,7 +139,25 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and parameter.get("name") in EMPTY_MEANS_DEFAULT:
                     parameter["allowEmptyValue"] = True
+                if parameter.get("in") == "query":
+                    _no_nul(parameter.get("schema", {}))
             unavailable = operation.get("responses", {}).get("503")
             if unavailable is not None:
                 unavailable.setdefault("headers", {})["Retry-After"] = retry_after
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            for prop in component.get("properties", {}).values():
+                _no_nul(prop)
     return result
+
+
+NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul(schema: dict[str, Any]) -> None:
+    """No text input may hold NUL (DRF refuses it, and PostgreSQL cannot store it): say so where
+    a string has no pattern of its own (the ones that have one exclude NUL already)."""
+    variants = schema.get("oneOf", [schema])
+    for variant in variants:
+        if variant.get("type") == "string" and "pattern" not in variant and variant.get("maxLength") != 0:
+            variant["pattern"] = NO_NUL

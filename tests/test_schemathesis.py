@@ -23,6 +23,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.auth import tokens_for
@@ -81,10 +82,14 @@ def caller(db: None, settings: Any, make_user: Any) -> Iterator[dict[str, Any]]:
     signals.request_finished.disconnect(close_old_connections)
     _current["token"] = tokens_for(me)["access"]
     try:
-        yield {"user": me, "conversation": mine.conversation_id, "message": mine.pk}
+        yield {"user": me, "friend": friend.pk, "conversation": mine.conversation_id, "message": mine.pk}
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
+
+
+def _negative_at(case: Any, location: ParameterLocation) -> bool:
+    return case.meta is not None and case.meta.is_negative_at(location)
 
 
 def _without_nul(value: Any) -> Any:
@@ -98,18 +103,22 @@ def _without_nul(value: Any) -> Any:
 
 
 def _no_nul(case: Any) -> None:
-    """allow_x00 does not reach every string (query values, some body fields); drop NUL everywhere."""
-    if isinstance(case.query, dict):
+    """allow_x00 does not reach every string (query values, some body fields); drop NUL from valid
+    components. A negative one keeps it: the schema forbids NUL in every text input, so removing it
+    could turn the case valid while schemathesis still expects a 4xx."""
+    if isinstance(case.query, dict) and not _negative_at(case, ParameterLocation.QUERY):
         case.query = _without_nul(case.query)
-    if isinstance(case.body, (dict, list, str)):
+    if isinstance(case.body, (dict, list, str)) and not _negative_at(case, ParameterLocation.BODY):
         case.body = _without_nul(case.body)
 
 
 def _one_cursor(case: Any) -> None:
     """`before`, `after` and `page` exclude each other (400, see docs/rest.md); OpenAPI 3.0 cannot
-    say so, so a generated query keeps only one of them."""
+    say so, so a generated valid query keeps only one of them. A negative query is left whole:
+    dropping its mutated parameter would make it valid while schemathesis still expects a 4xx,
+    and the combination is refused with 400 anyway."""
     query = case.query
-    if not isinstance(query, dict):
+    if not isinstance(query, dict) or _negative_at(case, ParameterLocation.QUERY):
         return
     if "before" in query and "after" in query:
         del query["before"]
@@ -118,12 +127,20 @@ def _one_cursor(case: Any) -> None:
 
 
 def _ids(case: Any, caller: dict[str, Any]) -> None:
-    """Path ids drawn by schemathesis mostly miss every row; point half of them at real ones."""
+    """Path ids drawn by schemathesis mostly miss every row; point half of them at real ones.
+
+    A valid send body whose receiverId happens to be the caller's own id (1 on a fresh SQLite
+    database, schemathesis' favourite integer) is a 400 by a rule OpenAPI cannot state; it is
+    pointed at the caller's friend instead."""
     params = case.path_parameters or {}
     for name, real in (("conversation_id", caller["conversation"]), ("message_id", caller["message"])):
         value = params.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value % 2 == 0:
             params[name] = real
+    body = case.body
+    mine = isinstance(body, dict) and body.get("receiverId") == caller["user"].pk
+    if mine and not _negative_at(case, ParameterLocation.BODY):
+        body["receiverId"] = caller["friend"]
 
 
 @schema.parametrize()
