@@ -26,16 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.figures import figure
+from tests.loopback import free_port, http_json
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
 PRESENCE_TTL = 3
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.05) -> float:
@@ -179,30 +174,6 @@ class PrivatePostgres:
 # --- daphne -----------------------------------------------------------------------------------
 
 
-def http_request(
-    port: int, method: str, path: str, body: Any = None, token: str | None = None, timeout: float = 10
-) -> tuple[int, Any]:
-    """(status, parsed JSON or None) of one request on loopback; raises OSError when nobody answers."""
-    headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, data, headers)
-        response = connection.getresponse()
-        raw = response.read()
-    finally:
-        connection.close()
-    try:
-        return response.status, json.loads(raw)
-    except ValueError:
-        return response.status, None
-
-
 @dataclass
 class Daphne:
     name: str
@@ -231,7 +202,7 @@ class Daphne:
         assert self.process is not None
         if self.process.poll() is not None:
             raise RuntimeError(f"daphne {self.name} exited:\n{self.log_tail()}")
-        return http_request(self.port, "GET", "/api/chat/unread-count", timeout=2)[0] == 401
+        return http_json(self.port, "GET", "/api/chat/unread-count", timeout=2)[0] == 401
 
     def kill9(self) -> None:
         if self.process and self.process.poll() is None:
@@ -324,7 +295,7 @@ def cluster(workdir: Path, processes: int = 2) -> Iterator[Cluster]:
 
 
 def register(port: int, username: str) -> tuple[int, str]:
-    status, body = http_request(
+    status, body = http_json(
         port, "POST", "/api/auth/register", {"username": username, "password": "fault-test-pass-123"}
     )
     assert status == 201, body
@@ -399,7 +370,7 @@ async def resync(port: int, token: str, conversation_id: int, ledger: Ledger) ->
     while True:
         after = ledger.cursor()
         path = f"{base}&after={after}" if after else f"{base}&page=1"
-        status, body = await asyncio.to_thread(http_request, port, "GET", path, None, token, 5)
+        status, body = await asyncio.to_thread(http_json, port, "GET", path, None, token, 5)
         if status != 200:
             raise OSError(f"resync answered {status}")
         new = [m for m in body["data"]["messages"] if m["id"] not in ledger.seen]
@@ -563,7 +534,7 @@ class RestSender:
                 server = self.servers[self.server_index]
                 try:
                     status, answer = await asyncio.to_thread(
-                        http_request, server.port, "POST", "/api/chat/send", body, peer.token, 5
+                        http_json, server.port, "POST", "/api/chat/send", body, peer.token, 5
                     )
                 except (OSError, http.client.HTTPException):
                     ledger.abandoned.add(cmid)  # the request may have reached the server

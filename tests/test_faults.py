@@ -28,7 +28,7 @@ from tests.faultkit import (
     RestSender,
     SocketSender,
     cluster,
-    http_request,
+    http_json,
     register,
     resync,
     tools_missing,
@@ -75,7 +75,7 @@ def make_peers(c: Cluster, tag: str) -> tuple[list[Peer], list[Peer]]:
         a_name, b_name = f"{tag}{index}a", f"{tag}{index}b"
         a_id, a_token = register(port, a_name)
         b_id, b_token = register(port, b_name)
-        status, body = http_request(port, "POST", "/api/chat/send", {"receiverId": b_id, "content": "hi"}, a_token)
+        status, body = http_json(port, "POST", "/api/chat/send", {"receiverId": b_id, "content": "hi"}, a_token)
         assert status == 201, body
         conversation_id = body["data"]["conversation_id"]
         pair = [
@@ -155,7 +155,7 @@ def check_ledgers(c: Cluster, peers: list[Peer]) -> dict[str, Any]:
 def wait_ready(c: Cluster, index: int) -> float:
     """Seconds until /readyz of server `index` answers 200 again (the app is not restarted)."""
     return wait_for(
-        lambda: http_request(c.servers[index].port, "GET", "/readyz", timeout=3)[0] == 200, RECOVERY_BOUND, "/readyz"
+        lambda: http_json(c.servers[index].port, "GET", "/readyz", timeout=3)[0] == 200, RECOVERY_BOUND, "/readyz"
     )
 
 
@@ -181,7 +181,7 @@ def assert_no_500_logged(c: Cluster, since: dict[str, int]) -> None:
 
 def is_online(c: Cluster, token: str, username: str) -> bool:
     port = next(s.port for s in c.servers if s.process and s.process.poll() is None)
-    status, body = http_request(port, "GET", f"/api/auth/users?search={username}", None, token)
+    status, body = http_json(port, "GET", f"/api/auth/users?search={username}", None, token)
     assert status == 200, body
     return bool(next(u for u in body["data"]["users"] if u["username"] == username)["is_online"])
 
@@ -256,7 +256,7 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
         # REST sends while Redis is down: stored and answered 201 (the broadcast failure is only logged).
         for index in range(3):
             status, body = await asyncio.to_thread(
-                http_request,
+                http_json,
                 live.servers[1].port,
                 "POST",
                 "/api/chat/send",
@@ -265,7 +265,7 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
             )
             assert status == 201, body
             rest_during_outage.append(body["data"]["id"])
-        ready_down.append(await asyncio.to_thread(http_request, live.servers[1].port, "GET", "/readyz"))
+        ready_down.append(await asyncio.to_thread(http_json, live.servers[1].port, "GET", "/readyz"))
         await asyncio.to_thread(live.redis.start)
         moments["up"] = time.monotonic()
         moments["ready"] = await asyncio.to_thread(wait_ready, live, 0)
@@ -304,7 +304,7 @@ def test_postgres_restart_under_load_loses_nothing_and_recovers(live: Cluster) -
         moments["down"] = time.monotonic()
         await asyncio.sleep(2.0)
         asked = time.monotonic()
-        ready_down.append(await asyncio.to_thread(http_request, live.servers[0].port, "GET", "/readyz"))
+        ready_down.append(await asyncio.to_thread(http_json, live.servers[0].port, "GET", "/readyz"))
         moments["readyz_answer"] = time.monotonic() - asked
         await asyncio.to_thread(live.postgres.start)
         moments["up"] = time.monotonic()

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,10 +16,11 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import websockets
+
+from tests.loopback import free_port, http_json
 
 pytestmark = pytest.mark.e2e
 
@@ -29,28 +29,9 @@ EXIT_WITHIN_SECONDS = 5.0
 BODY = "serve-test-body-93ab"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _call(port: int, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http to loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 class Served:
     def __init__(self, tmp_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.db = tmp_path / "serve.sqlite3"
         self.log = tmp_path / "serve.log"
         env = {
@@ -108,15 +89,17 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 
 def test_sigterm_closes_sockets_with_1001_and_exits_promptly(served: Served) -> None:
-    status, body = _call(served.port, "POST", "/api/auth/token", {"username": "alice", "password": "chat-demo-2026"})
+    status, body = http_json(
+        served.port, "POST", "/api/auth/token", {"username": "alice", "password": "chat-demo-2026"}
+    )
     assert status == 200, body
     access, refresh = body["data"]["access"], body["data"]["refresh"]
-    _, bob = _call(served.port, "GET", "/api/auth/users?search=bob", token=access)
+    _, bob = http_json(served.port, "GET", "/api/auth/users?search=bob", token=access)
     bob_id = bob["data"]["users"][0]["id"]
-    status, _ = _call(served.port, "POST", "/api/chat/send", {"receiverId": bob_id, "content": BODY}, access)
+    status, _ = http_json(served.port, "POST", "/api/chat/send", {"receiverId": bob_id, "content": BODY}, access)
     assert status == 201
     # A token in a plain HTTP query string (a client's mistake) must not reach the access log either.
-    status, _ = _call(served.port, "GET", f"/api/chat/unread-count?token={access}&page=1", token=access)
+    status, _ = http_json(served.port, "GET", f"/api/chat/unread-count?token={access}&page=1", token=access)
     assert status == 200
 
     async def scenario() -> tuple[int | None, float]:

@@ -7,11 +7,8 @@ REDIS_URL when one is set (with its own CHANNEL_PREFIX), so CI covers the Redis 
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.loopback import free_port, http_json, log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,25 +36,6 @@ CHROMIUM_ARGS = [
 START_TIMEOUT_SECONDS = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _request(
-    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, *, timeout: int
-) -> tuple[int, bytes]:
-    """(status, body) of one request to the live server on loopback."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body, headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 @dataclass
 class LiveServer:
     port: int
@@ -67,23 +47,12 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """One REST call; returns the envelope's data, raises AssertionError on a failure envelope."""
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        status, raw = _request(self.port, method, path, data, headers, timeout=10)
-        payload = json.loads(raw)
-        assert status < 400 and payload["success"], f"{method} {path} -> {status}: {raw[:500]!r}"
+        status, payload = http_json(self.port, method, path, body, token)
+        assert status < 400 and payload and payload["success"], f"{method} {path} -> {status}: {payload!r}"[:600]
         return payload["data"]
 
     def register(self, username: str, password: str, **fields: str) -> dict[str, Any]:
@@ -103,7 +72,7 @@ def _wait_until_serving(server: LiveServer) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"manage.py serve exited with {server.process.returncode}:\n{server.log_tail()}")
         try:
-            if _request(server.port, "GET", "/", timeout=2)[0] == 200:
+            if http_json(server.port, "GET", "/", timeout=2)[0] == 200:
                 return
         except OSError:
             pass

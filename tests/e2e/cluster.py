@@ -9,11 +9,9 @@ one process on an SQLite file with the in-memory channel layer, the embedded def
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,18 +28,14 @@ from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.loopback import free_port, http_json, log_tail
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 MIGRATE_TIMEOUT = 120.0
 SERVER_LIFETIME = 600  # seconds; the whole e2e package takes well under a minute
 FRAME_TIMEOUT = 5.0  # one expected frame; generous for a loaded CI machine
 JWT_SECRET = "e2e-test-secret-" + "x" * 40
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ApiError(AssertionError):
@@ -63,27 +57,10 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/chat/"
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request(method, path, data, headers)
-            response = connection.getresponse()
-            raw = response.read()
-        finally:
-            connection.close()
-        return response.status, json.loads(raw) if raw else None
+        return http_json(self.port, method, path, body, token)
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """The envelope's data of a successful call; ApiError otherwise."""
