@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from chatproject.openapi import enveloped
+from chatproject.openapi import PageFields, enveloped
 
 
 class UserSummarySerializer(serializers.Serializer[Any]):
@@ -48,12 +48,8 @@ class RegisteredSerializer(TokenPairSerializer):
         ref_name = "Registered"
 
 
-class UserPageSerializer(serializers.Serializer[Any]):
+class UserPageSerializer(PageFields):
     users = UserSummarySerializer(many=True)
-    total = serializers.IntegerField(min_value=0)
-    page = serializers.IntegerField(min_value=1)
-    limit = serializers.IntegerField(min_value=1, max_value=100)
-    totalPages = serializers.IntegerField(min_value=0)
 
     class Meta:
         ref_name = "UserPage"

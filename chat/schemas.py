@@ -15,7 +15,7 @@ from rest_framework import serializers
 from accounts.schemas import UserSummarySerializer
 from chat.selectors import MAX_SEARCH_LENGTH
 from chat.validation import MAX_CLIENT_ID_LENGTH, MAX_CONTENT_LENGTH, MAX_ID, MAX_URL_LENGTH
-from chatproject.openapi import enveloped
+from chatproject.openapi import PageFields, enveloped
 
 # Whitespace as Python's str.isspace() (and so str.strip()) sees it, spelled out: a regex `\s`
 # means less in ECMAScript (no \x1c-\x1f, no \x85), which client generators and fuzzers use.
@@ -101,25 +101,17 @@ class ConversationSerializer(serializers.Serializer[Any]):
         ref_name = "Conversation"
 
 
-class ConversationPageSerializer(serializers.Serializer[Any]):
+class ConversationPageSerializer(PageFields):
     conversations = ConversationSerializer(many=True)
-    total = serializers.IntegerField(min_value=0)
-    page = serializers.IntegerField(min_value=1)
-    limit = serializers.IntegerField(min_value=1, max_value=100)
-    totalPages = serializers.IntegerField(min_value=0)
 
     class Meta:
         ref_name = "ConversationPage"
 
 
-class MessagePageSerializer(serializers.Serializer[Any]):
+class MessagePageSerializer(PageFields):
     """Page mode (`page`, `limit`)."""
 
     messages = MessageSerializer(many=True)
-    total = serializers.IntegerField(min_value=0)
-    page = serializers.IntegerField(min_value=1)
-    limit = serializers.IntegerField(min_value=1, max_value=100)
-    totalPages = serializers.IntegerField(min_value=0)
 
     class Meta:
         ref_name = "MessagePage"

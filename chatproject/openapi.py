@@ -58,6 +58,15 @@ class FailureSerializer(serializers.Serializer[Any]):
         ref_name = "Failure"
 
 
+class PageFields(serializers.Serializer[Any]):
+    """The paging keys every page-mode list carries beside its items (contract: Page)."""
+
+    total = serializers.IntegerField(min_value=0)
+    page = serializers.IntegerField(min_value=1)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT)
+    totalPages = serializers.IntegerField(min_value=0)
+
+
 def enveloped(
     name: str, data: Any, *, message: bool = False, description: str = ""
 ) -> type[serializers.Serializer[Any]]:
