@@ -9,7 +9,8 @@ transaction commits, and a failed broadcast is logged, never raised to the calle
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -88,11 +89,11 @@ def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: 
     if layer is None:
         return
     payload = {"type": EVENT_TYPE, "event": event, "data": data, "scope": scope}
-    publish = _sync_publisher(layer)
+    publisher = _sync_publisher(layer)
     for group in groups:
         try:
-            if publish is not None:
-                publish(group, payload)
+            if publisher is not None:
+                publisher.publish(group, payload)
             else:
                 async_to_sync(layer.group_send)(group, payload)
         except Exception:
@@ -102,7 +103,48 @@ def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: 
 _PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 
-def _sync_publisher(layer: Any) -> Callable[[str, dict[str, Any]], None] | None:
+# new_message to the room and, unless one of the receiver's sockets sits in that room, the
+# notification to the receiver's personal room: one round trip instead of a presence lookup
+# and one or two PUBLISHes. KEYS: the receiver's room-presence key, the room's channel, the
+# receiver's personal channel. ARGV: now (expired entries do not count), the two messages.
+_NEW_MESSAGE_SCRIPT = """
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+if redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') > 0 then
+  return 1
+end
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+return 0
+"""
+
+
+class _RedisPublisher:
+    """Blocking publishes of the layer's own serialized messages, on a pooled connection."""
+
+    def __init__(self, layer: Any, url: str, prefix: str, max_connections: int | None) -> None:
+        import redis
+
+        self._layer = layer
+        self._prefix = prefix
+        self.url = url
+        self._client = redis.Redis.from_url(url, max_connections=max_connections)
+        self._new_message = self._client.register_script(_NEW_MESSAGE_SCRIPT)
+
+    def _channel(self, group: str) -> str:
+        return f"{self._prefix}__group__{group}"
+
+    def publish(self, group: str, message: dict[str, Any]) -> None:
+        self._client.publish(self._channel(group), self._layer.serialize(message))
+
+    def publish_new_message(
+        self, presence_key: str, room: str, room_message: dict[str, Any], user: str, user_message: dict[str, Any]
+    ) -> bool:
+        """Publish to `room`, and to `user` unless `presence_key` has a live entry; True if it had."""
+        keys = [presence_key, self._channel(room), self._channel(user)]
+        args = [time.time(), self._layer.serialize(room_message), self._layer.serialize(user_message)]
+        return bool(self._new_message(keys=keys, args=args))
+
+
+def _sync_publisher(layer: Any) -> _RedisPublisher | None:
     """A blocking PUBLISH for the Redis pub/sub layer (one host), or None to use `group_send`.
 
     Services publish from worker threads. `async_to_sync(layer.group_send)` hands each
@@ -114,10 +156,10 @@ def _sync_publisher(layer: Any) -> Callable[[str, dict[str, Any]], None] | None:
     """
     cached = layer.__dict__.get("_chat_sync_publish", False)  # the layer's __getattr__ needs a loop
     if cached is not False:
-        return cast("Callable[[str, dict[str, Any]], None] | None", cached)
+        return cast("_RedisPublisher | None", cached)
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    publish = None
+    publisher = None
     config: dict[str, Any] = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {})
     hosts: list[Any] = config.get("CONFIG", {}).get("hosts", [])
     if (
@@ -126,16 +168,12 @@ def _sync_publisher(layer: Any) -> Callable[[str, dict[str, Any]], None] | None:
         and len(hosts) == 1
         and isinstance(hosts[0], dict)
     ):
-        import redis
+        publisher = _RedisPublisher(
+            layer, hosts[0]["address"], config["CONFIG"].get("prefix", "asgi"), hosts[0].get("max_connections")
+        )
 
-        client = redis.Redis.from_url(hosts[0]["address"], max_connections=hosts[0].get("max_connections"))
-        prefix = config["CONFIG"].get("prefix", "asgi")
-
-        def publish(group: str, message: dict[str, Any]) -> None:
-            client.publish(f"{prefix}__group__{group}", layer.serialize(message))
-
-    layer.__dict__["_chat_sync_publish"] = publish
-    return publish
+    layer.__dict__["_chat_sync_publish"] = publisher
+    return publisher
 
 
 def _after_commit(callback: Any) -> None:
@@ -148,14 +186,26 @@ def _after_commit(callback: Any) -> None:
     transaction.on_commit(run)
 
 
-def message_created_after_commit(message: Message) -> None:
-    """new_message to the room; message_notification to the receiver unless they sit in the room."""
+def message_created_after_commit(message: Message, *, sender_online: bool | None = None) -> None:
+    """new_message to the room; message_notification to the receiver unless they sit in the room.
+
+    `sender_online`, when the caller knows it (a send over a socket: that socket is open),
+    saves asking the presence store; with Redis both events then go out in one round trip.
+    """
 
     def publish() -> None:
-        sender_online, receiver_in_room = presence.online_and_in_room(
-            message.sender_id, message.conversation_id, message.receiver_id
-        )
-        online = {message.sender_id} if sender_online else set()
+        if sender_online is not None and _publish_new_message_at_once(message, sender_online):
+            return
+        if sender_online is None:
+            online_now, receiver_in_room = presence.online_and_in_room(
+                message.sender_id, message.conversation_id, message.receiver_id
+            )
+        else:
+            online_now, receiver_in_room = (
+                sender_online,
+                presence.user_in_room(message.conversation_id, message.receiver_id),
+            )
+        online = {message.sender_id} if online_now else set()
         send_now([conversation_group(message.conversation_id)], "new_message", new_message_payload(message, online))
         if not receiver_in_room:
             send_now(
@@ -166,6 +216,37 @@ def message_created_after_commit(message: Message) -> None:
             )
 
     _after_commit(publish)
+
+
+def _publish_new_message_at_once(message: Message, sender_online: bool) -> bool:
+    """Both events of a new message in one Redis script; False when this setup cannot (no Redis
+    pub/sub layer, or presence kept elsewhere), and the caller publishes them one by one."""
+    layer = get_channel_layer()
+    publisher = _sync_publisher(layer) if layer is not None else None
+    presence_key = presence.redis_room_key(message.conversation_id, message.receiver_id)
+    if publisher is None or presence_key is None or presence.redis_url() != publisher.url:
+        return False
+    online = {message.sender_id} if sender_online else set()
+    room = {"type": EVENT_TYPE, "event": "new_message", "data": new_message_payload(message, online), "scope": "room"}
+    notification = {
+        "type": EVENT_TYPE,
+        "event": "message_notification",
+        "data": notification_payload(message, online),
+        "scope": "user",
+    }
+    try:
+        publisher.publish_new_message(
+            presence_key,
+            conversation_group(message.conversation_id),
+            room,
+            user_group(message.receiver_id),
+            notification,
+        )
+    except Exception:
+        logger.exception(
+            "broadcast failed", extra={"event": "new_message", "group": conversation_group(message.conversation_id)}
+        )
+    return True
 
 
 def messages_read_after_commit(

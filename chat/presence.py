@@ -140,6 +140,7 @@ class RedisStore:
             socket_connect_timeout=STORE_TIMEOUT_SECONDS,
         )
         self._prefix = prefix
+        self.url = url
         self._add = self._redis.register_script(_ADD)
         self._remove = self._redis.register_script(_REMOVE)
 
@@ -228,6 +229,18 @@ def online_and_in_room(user_id: int, conversation_id: int, room_user_id: int) ->
     """Whether `user_id` is online and whether `room_user_id` sits in the room: one store round trip."""
     online, in_room = store().live_counts([_user_key(user_id), _room_key(conversation_id, room_user_id)])
     return bool(online), bool(in_room)
+
+
+def redis_url() -> str | None:
+    """The Redis server presence lives in, or None when it is kept in process memory."""
+    s = store()
+    return s.url if isinstance(s, RedisStore) else None
+
+
+def redis_room_key(conversation_id: int, user_id: int) -> str | None:
+    """The Redis key of a user's sockets in a room (for scripts that check it), or None without Redis."""
+    s = store()
+    return s._k(_room_key(conversation_id, user_id)) if isinstance(s, RedisStore) else None
 
 
 @lossy(bool)

@@ -197,7 +197,8 @@ def _send_fast(sender: User, request: SendRequest, transport: str) -> Message | 
     )
     message._state.adding = False
     message._state.db = connection.alias
-    events.message_created_after_commit(message)
+    # A send over a socket comes from a sender who is online (that socket is open).
+    events.message_created_after_commit(message, sender_online=True if transport == "ws" else None)
     metrics.message_sent(transport)  # committed (views and the consumer run no outer transaction)
     return message
 
@@ -251,7 +252,7 @@ def send_message(sender: User, request: SendRequest, *, transport: str = "rest")
                 client_message_id=request.client_message_id,
                 created_at=now,
             )
-            events.message_created_after_commit(message)
+            events.message_created_after_commit(message, sender_online=True if transport == "ws" else None)
     except IntegrityError:
         # A concurrent retry with the same clientMessageId committed first; ours rolled back
         # whole (seq included), so return the stored one.

@@ -66,3 +66,103 @@ async def test_a_thread_publish_reaches_only_the_named_group(pubsub_layer: Any) 
 def test_other_layers_keep_group_send(settings: Any) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert events._sync_publisher(get_channel_layer()) is None
+
+
+# --- A new message: both events in one Redis script -------------------------------------------
+
+
+@pytest.fixture
+def redis_presence(monkeypatch: pytest.MonkeyPatch, pubsub_layer: Any) -> Any:
+    """Presence in the same Redis as the layer (as in production), under a prefix of its own."""
+    from chat import presence
+
+    store = presence.RedisStore(REDIS_URL, f"test-presence-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(presence, "store", lambda: store)
+    yield store
+    store.clear()
+
+
+def _message(conversation_id: int, sender_id: int = 7, receiver_id: int = 8) -> Any:
+    from datetime import UTC, datetime
+
+    from accounts.models import User
+    from chat.models import Message
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    sender = User(id=sender_id, username=f"user{sender_id}", last_seen_at=None)
+    return Message(
+        id=99,
+        seq=3,
+        conversation_id=conversation_id,
+        sender=sender,
+        receiver_id=receiver_id,
+        content="hi",
+        client_message_id="c-1",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _publish_created(message: Any, sender_online: bool | None) -> None:
+    """What a committed send runs after commit (the on_commit callback, run directly)."""
+    from django.db import transaction
+
+    callbacks: list[Any] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transaction, "on_commit", callbacks.append)
+        events.message_created_after_commit(message, sender_online=sender_online)
+    assert len(callbacks) == 1
+    callbacks[0]()
+
+
+async def _joined(layer: Any, group: str) -> str:
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel
+
+
+async def test_a_socket_send_publishes_room_and_notification_without_asking_presence(
+    pubsub_layer: Any, redis_presence: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat import presence
+
+    def no_lookup(*args: object) -> Any:
+        raise AssertionError("the script decides; no separate presence round trip")
+
+    monkeypatch.setattr(presence, "online_and_in_room", no_lookup)
+    monkeypatch.setattr(presence, "user_in_room", no_lookup)
+    room, personal = await _joined(pubsub_layer, "conv.5151"), await _joined(pubsub_layer, "user.8")
+    await sync_to_async(_publish_created, thread_sensitive=False)(_message(5151), True)
+    got = await asyncio.wait_for(pubsub_layer.receive(room), 5)
+    assert (got["event"], got["scope"], got["data"]["id"]) == ("new_message", "room", 99)
+    assert got["data"]["sender"]["is_online"] is True
+    note = await asyncio.wait_for(pubsub_layer.receive(personal), 5)
+    assert (note["event"], note["scope"], note["data"]["messageId"]) == ("message_notification", "user", 99)
+    assert note["data"]["from"]["is_online"] is True
+
+
+async def test_no_notification_when_a_receiver_socket_sits_in_the_room(
+    pubsub_layer: Any, redis_presence: Any
+) -> None:
+    from chat import presence
+
+    room, personal = await _joined(pubsub_layer, "conv.5252"), await _joined(pubsub_layer, "user.8")
+    await sync_to_async(presence.room_joined, thread_sensitive=False)(5252, 8, "some-socket")
+    await sync_to_async(_publish_created, thread_sensitive=False)(_message(5252), True)
+    assert (await asyncio.wait_for(pubsub_layer.receive(room), 5))["event"] == "new_message"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(pubsub_layer.receive(personal), 0.3)
+
+
+async def test_an_expired_room_entry_does_not_count_as_in_the_room(pubsub_layer: Any, redis_presence: Any) -> None:
+    personal = await _joined(pubsub_layer, "user.8")
+    await sync_to_async(redis_presence.add, thread_sensitive=False)("presence:room:5353:8", "gone", -1.0)
+    await sync_to_async(_publish_created, thread_sensitive=False)(_message(5353), True)
+    assert (await asyncio.wait_for(pubsub_layer.receive(personal), 5))["event"] == "message_notification"
+
+
+async def test_a_rest_send_still_asks_whether_the_sender_is_online(pubsub_layer: Any, redis_presence: Any) -> None:
+    room = await _joined(pubsub_layer, "conv.5454")
+    await sync_to_async(_publish_created, thread_sensitive=False)(_message(5454), None)
+    got = await asyncio.wait_for(pubsub_layer.receive(room), 5)
+    assert got["data"]["sender"]["is_online"] is False  # user 7 has no socket
