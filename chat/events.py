@@ -90,12 +90,16 @@ def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: 
         return
     payload = {"type": EVENT_TYPE, "event": event, "data": data, "scope": scope}
     publisher = _sync_publisher(layer)
+    if publisher is not None:
+        targets = list(groups)
+        try:
+            publisher.publish(targets, payload)
+        except Exception:
+            logger.exception("broadcast failed", extra={"event": event, "groups": len(targets)})
+        return
     for group in groups:
         try:
-            if publisher is not None:
-                publisher.publish(group, payload)
-            else:
-                async_to_sync(layer.group_send)(group, payload)
+            async_to_sync(layer.group_send)(group, payload)
         except Exception:
             logger.exception("broadcast failed", extra={"event": event, "group": group})
 
@@ -132,8 +136,16 @@ class _RedisPublisher:
     def _channel(self, group: str) -> str:
         return f"{self._prefix}__group__{group}"
 
-    def publish(self, group: str, message: dict[str, Any]) -> None:
-        self._client.publish(self._channel(group), self._layer.serialize(message))
+    def publish(self, groups: list[str], message: dict[str, Any]) -> None:
+        """Serialize once; several groups (a user's presence to all partners) share one round trip."""
+        body = self._layer.serialize(message)
+        if len(groups) == 1:
+            self._client.publish(self._channel(groups[0]), body)
+        elif groups:
+            pipe = self._client.pipeline(transaction=False)
+            for group in groups:
+                pipe.publish(self._channel(group), body)
+            pipe.execute()
 
     def publish_new_message(
         self, presence_key: str, room: str, room_message: dict[str, Any], user: str, user_message: dict[str, Any]

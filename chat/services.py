@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -420,9 +419,19 @@ def leave_room(user: User, conversation_id: int, channel_name: str) -> None:
     presence.room_left(conversation_id, user.pk, channel_name)
 
 
+_PARTNERS_SQL = (
+    f"SELECT participant_1_id, participant_2_id FROM {Conversation._meta.db_table} "  # noqa: S608 - table name only
+    "WHERE participant_1_id = %s OR participant_2_id = %s"
+)
+
+
 def partner_ids(user_id: int) -> list[int]:
-    """Ids of everyone who shares a conversation with the user (presence recipients)."""
-    rows = Conversation.objects.filter(Q(participant_1_id=user_id) | Q(participant_2_id=user_id)).values_list(
-        "participant_1_id", "participant_2_id"
-    )
+    """Ids of everyone who shares a conversation with the user (presence recipients).
+
+    Runs on every socket's first connect and last disconnect: a plain statement, since the
+    ORM's query building cost four times the query itself here (~700 vs ~160 us CPU, make bench).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_PARTNERS_SQL, [user_id, user_id])
+        rows = cursor.fetchall()
     return [p2 if p1 == user_id else p1 for p1, p2 in rows]

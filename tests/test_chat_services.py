@@ -171,3 +171,15 @@ def test_restoring_every_deleted_message_restores_the_preview(alice: User, bob: 
     services.moderate_messages([only.pk], deleted=False)
     conversation = Conversation.objects.get()
     assert (conversation.last_message, conversation.last_message_at) == ("only words", only.created_at)
+
+
+def test_partner_ids_are_everyone_sharing_a_conversation_either_side(
+    alice: User, bob: User, carol: User, make_user: Any
+) -> None:
+    stranger = make_user("stranger")
+    send(alice, bob)  # alice first or second in the pair, whichever ids give
+    send(carol, alice)
+    send(bob, stranger)
+    assert sorted(services.partner_ids(alice.pk)) == sorted([bob.pk, carol.pk])
+    assert sorted(services.partner_ids(bob.pk)) == sorted([alice.pk, stranger.pk])
+    assert services.partner_ids(make_user("loner").pk) == []

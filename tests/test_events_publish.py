@@ -141,9 +141,7 @@ async def test_a_socket_send_publishes_room_and_notification_without_asking_pres
     assert note["data"]["from"]["is_online"] is True
 
 
-async def test_no_notification_when_a_receiver_socket_sits_in_the_room(
-    pubsub_layer: Any, redis_presence: Any
-) -> None:
+async def test_no_notification_when_a_receiver_socket_sits_in_the_room(pubsub_layer: Any, redis_presence: Any) -> None:
     from chat import presence
 
     room, personal = await _joined(pubsub_layer, "conv.5252"), await _joined(pubsub_layer, "user.8")
@@ -166,3 +164,15 @@ async def test_a_rest_send_still_asks_whether_the_sender_is_online(pubsub_layer:
     await sync_to_async(_publish_created, thread_sensitive=False)(_message(5454), None)
     got = await asyncio.wait_for(pubsub_layer.receive(room), 5)
     assert got["data"]["sender"]["is_online"] is False  # user 7 has no socket
+
+
+async def test_one_publish_reaches_every_named_group(pubsub_layer: Any) -> None:
+    """Presence goes to all of a user's partners in one pipelined round trip."""
+    channels = [await _joined(pubsub_layer, f"user.{n}") for n in (31, 32, 33)]
+    bystander = await _joined(pubsub_layer, "user.34")
+    groups = ["user.31", "user.32", "user.33"]
+    await sync_to_async(events.send_now, thread_sensitive=False)(groups, "presence", {"userId": 5}, scope="user")
+    for channel in channels:
+        assert (await asyncio.wait_for(pubsub_layer.receive(channel), 5))["data"] == {"userId": 5}
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(pubsub_layer.receive(bystander), 0.3)
