@@ -69,6 +69,12 @@ class Store(Protocol):
     def remove(self, key: str, member: str) -> int:
         """Remove `member`; return how many live members are left."""
 
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        """`add` for each (key, member), in one round trip where the store has them."""
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        """`remove` for each (key, member), in one round trip where the store has them."""
+
     def live_counts(self, keys: list[str]) -> list[int]: ...
 
     def clear(self) -> None: ...
@@ -103,6 +109,13 @@ class MemoryStore:
             if not count:
                 self._data.pop(key, None)
             return count
+
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        for key, member in pairs:
+            self.add(key, member, ttl)
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        return [self.remove(key, member) for key, member in pairs]
 
     def live_counts(self, keys: list[str]) -> list[int]:
         now = time.time()
@@ -154,6 +167,20 @@ class RedisStore:
     def remove(self, key: str, member: str) -> int:
         return int(self._remove(keys=[self._k(key)], args=[time.time(), member]))
 
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for key, member in pairs:
+            self._add(keys=[self._k(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000], client=pipe)
+        pipe.execute()
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for key, member in pairs:
+            self._remove(keys=[self._k(key)], args=[now, member], client=pipe)
+        return [int(n) for n in pipe.execute()]
+
     def live_counts(self, keys: list[str]) -> list[int]:
         if not keys:
             return []
@@ -186,18 +213,19 @@ def socket_connected(user_id: int, channel_name: str) -> bool:
 
 
 @lossy(bool)
-def socket_disconnected(user_id: int, channel_name: str) -> bool:
-    """Forget a socket; True when it was the user's last (the user went offline)."""
-    return store().remove(_user_key(user_id), channel_name) == 0
+def socket_closed(user_id: int, channel_name: str, conversation_ids: Iterable[int]) -> bool:
+    """Forget a socket and its room entries in one round trip; True when it was the user's last."""
+    pairs = [(_room_key(conversation_id, user_id), channel_name) for conversation_id in conversation_ids]
+    pairs.append((_user_key(user_id), channel_name))
+    return store().remove_all(pairs)[-1] == 0
 
 
 @lossy(lambda: None)
 def heartbeat(user_id: int, channel_name: str, conversation_ids: Iterable[int]) -> None:
     """Refresh a live socket's entries so they outlast the TTL while it stays open."""
-    s = store()
-    s.add(_user_key(user_id), channel_name, PRESENCE_TTL_SECONDS)
-    for conversation_id in conversation_ids:
-        s.add(_room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS)
+    pairs = [(_user_key(user_id), channel_name)]
+    pairs += [(_room_key(conversation_id, user_id), channel_name) for conversation_id in conversation_ids]
+    store().add_all(pairs, PRESENCE_TTL_SECONDS)
 
 
 @lossy(set[int])

@@ -401,9 +401,7 @@ def socket_opened(user: User, channel_name: str) -> None:
 
 def socket_closed(user: User, channel_name: str, conversation_ids: list[int]) -> None:
     """Forget a socket and its rooms; on the user's last one, store last_seen_at and tell partners."""
-    for conversation_id in conversation_ids:
-        presence.room_left(conversation_id, user.pk, channel_name)
-    if presence.socket_disconnected(user.pk, channel_name):
+    if presence.socket_closed(user.pk, channel_name, conversation_ids):
         now = timezone.now()
         User.objects.filter(pk=user.pk).update(last_seen_at=now)
         events.presence_changed(user.pk, False, now, partner_ids(user.pk))
