@@ -21,7 +21,7 @@ from chat import events, presence, ratelimit
 from chat.errors import Forbidden, Invalid, NotFound, RateLimited
 from chat.models import PREVIEW_LENGTH, Conversation, Message
 from chat.validation import MAX_ID, SendRequest
-from chatproject import metrics
+from chatproject import metrics, rows
 
 
 @dataclass(frozen=True)
@@ -267,10 +267,10 @@ def conversation_of_participant(user: User, conversation_id: int, *, lock: bool 
     """The conversation if `user` takes part in it; NotFound otherwise, so ids cannot be probed."""
     if not 0 < conversation_id <= MAX_ID:
         raise NotFound("No such conversation.")
-    query = Conversation.objects.filter(pk=conversation_id)
     if lock:
-        query = query.select_for_update()
-    conversation = query.first()
+        conversation = Conversation.objects.filter(pk=conversation_id).select_for_update().first()
+    else:
+        conversation = rows.by_pk(Conversation, conversation_id)
     if conversation is None or not conversation.has_participant(user.pk):
         raise NotFound("No such conversation.")
     return conversation
