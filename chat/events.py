@@ -19,6 +19,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.models import User
 from accounts.serializers import user_summary
@@ -104,7 +105,9 @@ def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: 
             logger.exception("broadcast failed", extra={"event": event, "group": group})
 
 
-_PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
+# The Redis pub/sub layers whose group_send is a PUBLISH of `layer.serialize(message)` to
+# `<prefix>__group__<group>` (chat.layers.ChatChannelLayer keeps the base layer's group_send).
+_PUBSUB_LAYERS = frozenset({"channels_redis.pubsub.RedisPubSubChannelLayer", "chat.layers.ChatChannelLayer"})
 
 
 # new_message to the room and, unless one of the receiver's sockets sits in that room, the
@@ -169,14 +172,13 @@ def _sync_publisher(layer: Any) -> _RedisPublisher | None:
     cached = layer.__dict__.get("_chat_sync_publish", False)  # the layer's __getattr__ needs a loop
     if cached is not False:
         return cast("_RedisPublisher | None", cached)
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
     publisher = None
     config: dict[str, Any] = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER, {})
     hosts: list[Any] = config.get("CONFIG", {}).get("hosts", [])
+    backend = config.get("BACKEND")
     if (
-        type(layer) is RedisPubSubChannelLayer
-        and config.get("BACKEND") == _PUBSUB_LAYER
+        backend in _PUBSUB_LAYERS
+        and type(layer) is import_string(str(backend))  # exactly: a subclass's group_send may differ
         and len(hosts) == 1
         and isinstance(hosts[0], dict)
     ):

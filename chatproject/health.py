@@ -54,7 +54,8 @@ def check_database() -> None:
 def _layer_redis_address() -> str | None:
     """The Redis URL behind the default channel layer, or None for a layer without one."""
     layer: dict[str, Any] = settings.CHANNEL_LAYERS.get("default", {})
-    if "channels_redis" not in str(layer.get("BACKEND", "")):
+    backend = str(layer.get("BACKEND", ""))
+    if "channels_redis" not in backend and backend != "chat.layers.ChatChannelLayer":  # ours is channels-redis'
         return None
     host = layer.get("CONFIG", {}).get("hosts", [None])[0]
     if isinstance(host, dict):

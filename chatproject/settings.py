@@ -132,7 +132,9 @@ CHANNEL_PREFIX = env.string("CHANNEL_PREFIX", "chat")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels-redis' RedisPubSubChannelLayer, with specific channels kept in-process
+            # (no Redis SUBSCRIBE per socket) and a smaller inbox per socket: chat/layers.py.
+            "BACKEND": "chat.layers.ChatChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
                 "prefix": CHANNEL_PREFIX,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -89,18 +90,24 @@ Opener = Callable[..., Any]
 
 
 async def _layer_receiving() -> None:
-    """Wait until this test loop's channel layer delivers (a message sent to a channel comes back).
+    """Wait until this test loop's channel layer delivers (a message sent to a group comes back).
 
     The Redis pub/sub layer starts its reading task on the loop's first subscribe and, for up
     to 0.1 s, does not read yet: an event published then reaches the groups as they are when
     it is read, so a socket that joined a room in that window got an event sent before it
     joined. Each test has a fresh loop, so each test would start in that window.
+
+    A group, not the channel itself: chat.layers delivers a send to a channel of this process
+    without Redis. The membership stays, so the reader never idles (it polls every 0.1 s
+    while the loop holds no subscription).
     """
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    await layer.send(channel, {"type": "ready"})
+    group = f"ready.{uuid.uuid4().hex}"
+    await layer.group_add(group, channel)
+    await layer.group_send(group, {"type": "ready"})
     assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "ready"}
 
 

@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from chat import events
+from chat.layers import ChatChannelLayer
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
@@ -29,13 +30,14 @@ def _redis_reachable() -> bool:
         return False
 
 
-@pytest.fixture
-def pubsub_layer(settings: Any) -> Any:
+@pytest.fixture(params=["chat.layers.ChatChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
+def pubsub_layer(settings: Any, request: pytest.FixtureRequest) -> Any:
+    """The configured layer (chat.layers') and the channels-redis layer it subclasses."""
     if not _redis_reachable():
         pytest.skip("needs Redis (CI has it)")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": request.param,
             "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": f"test-publish-{uuid.uuid4().hex[:8]}"},
         }
     }
@@ -66,6 +68,18 @@ async def test_a_thread_publish_reaches_only_the_named_group(pubsub_layer: Any) 
 def test_other_layers_keep_group_send(settings: Any) -> None:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     assert events._sync_publisher(get_channel_layer()) is None
+
+
+def test_a_subclass_of_the_pubsub_layer_keeps_group_send(settings: Any) -> None:
+    """Only the exact classes get the direct PUBLISH: a subclass may change what group_send does."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": f"{__name__}.Subclassed", "CONFIG": {"hosts": [{"address": REDIS_URL}]}}
+    }
+    assert events._sync_publisher(get_channel_layer()) is None
+
+
+class Subclassed(ChatChannelLayer):
+    pass
 
 
 # --- A new message: both events in one Redis script -------------------------------------------

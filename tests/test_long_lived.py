@@ -1,6 +1,7 @@
 """Long-lived sockets: nothing a socket relies on expires while it is open, everything lapses once it is gone.
 
-- The channel layer: production uses channels-redis' RedisPubSubChannelLayer, whose groups are
+- The channel layer: production uses chat.layers.ChatChannelLayer, channels-redis'
+  RedisPubSubChannelLayer with process-local specific channels and the same groups, which are
   Redis pub/sub subscriptions held by the process for as long as the socket is in them: it has
   no group expiry at all (its constructor swallows `group_expiry`). The same test against
   RedisChannelLayer, whose group memberships do expire, shows what it guards against.
@@ -52,11 +53,11 @@ async def _membership_after(layer: Any, seconds: float) -> bool:
 
 @needs_redis
 async def test_the_pubsub_layer_has_no_group_expiry_so_a_long_open_socket_keeps_receiving() -> None:
-    from channels_redis.pubsub import RedisPubSubChannelLayer
+    from chat.layers import ChatChannelLayer
 
     configured = django_settings.CHANNEL_LAYERS["default"]
-    assert configured["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
-    layer = RedisPubSubChannelLayer(**configured["CONFIG"], group_expiry=1)  # ignored by this layer
+    assert configured["BACKEND"] == "chat.layers.ChatChannelLayer"
+    layer = ChatChannelLayer(**configured["CONFIG"], group_expiry=1)  # ignored by this layer
     started = time.monotonic()
     assert await _membership_after(layer, 2.5)
     waited = time.monotonic() - started

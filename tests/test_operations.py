@@ -57,11 +57,12 @@ def test_readyz_is_ok_when_database_and_layer_answer() -> None:
 
 
 @pytest.mark.django_db
-def test_readyz_names_an_unreachable_channel_layer_redis(settings: Any) -> None:
+@pytest.mark.parametrize("backend", ["chat.layers.ChatChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
+def test_readyz_names_an_unreachable_channel_layer_redis(settings: Any, backend: str) -> None:
     dead = f"redis://127.0.0.1:{_free_port()}/0"
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": backend,
             "CONFIG": {"hosts": [{"address": dead}]},
         }
     }
