@@ -33,6 +33,7 @@ logger = logging.getLogger("chat.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
+CLOSE_UNAVAILABLE = 1011  # the session cannot start: the channel layer (Redis) is unreachable
 
 # Events about a user that the user's own sockets should not see (typing never echoes).
 _NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
@@ -165,9 +166,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=code)
 
     async def _start_session(self, identity: SocketIdentity) -> None:
+        try:
+            await self.channel_layer.group_add(events.user_group(identity.user.pk), self.channel_name)
+        except Exception:
+            # A session outside its personal room would hear nothing. The layer's first Redis
+            # call for a socket is this one (chat.layers makes its channel without Redis), so
+            # an unreachable Redis shows here: close, and the client retries with backoff.
+            logger.warning("channel layer unavailable: closing the new socket", exc_info=True)
+            await self._close(CLOSE_UNAVAILABLE)
+            return
         self.user = identity.user
         self._set_expiry(identity.expires_at)
-        await self.channel_layer.group_add(events.user_group(identity.user.pk), self.channel_name)
         await in_thread(services.socket_opened)(identity.user, self.channel_name)
         self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
         await self._send("connected", {"userId": identity.user.pk})

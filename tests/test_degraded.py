@@ -192,3 +192,32 @@ async def test_socket_answers_unavailable_when_the_database_is_down_and_stays_op
         assert answer["event"] == "ack", answer
     finally:
         await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_new_socket_is_closed_with_1011_when_the_channel_layer_cannot_add_it_to_its_room(
+    monkeypatch: pytest.MonkeyPatch, alice: User
+) -> None:
+    """chat.layers makes a socket's channel without Redis, so an unreachable Redis first shows
+    at the personal room's group_add: the socket must not open a session that hears nothing."""
+    from channels.layers import get_channel_layer
+
+    from chatproject import metrics
+
+    async def unreachable(*args: Any) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    open_before = metrics.OPEN_SOCKETS._value.get()
+    monkeypatch.setattr(get_channel_layer(), "group_add", unreachable)
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    for path, first in ((f"/ws/chat/?token={token}", None), ("/ws/chat/", {"event": "authenticate", "ref": "a"})):
+        communicator = WebsocketCommunicator(application, path)
+        connected, _ = await communicator.connect()
+        assert connected
+        if first is not None:
+            await communicator.send_to(text_data=json.dumps(first | {"data": {"token": token}}))
+        output = await communicator.receive_output(timeout=3)
+        assert output == {"type": "websocket.close", "code": 1011}, output  # no `connected`, no ack
+        await communicator.disconnect()
+    assert metrics.OPEN_SOCKETS._value.get() == open_before
+    assert not await database_sync_to_async(presence.is_online)(alice.pk)  # no session was opened
