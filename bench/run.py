@@ -632,6 +632,11 @@ def main() -> int:
         if "idle" in plan.phases:
             _idle_phase(plan, chat, out_dir, results)
         if "chat" in plan.phases:
+            if "idle" in plan.phases:
+                waited = servers.wait_quiet(chat)
+                print(f"  servers quiet after the storm ({waited:.0f} s)", flush=True)
+                if waited >= 59:
+                    results.notes.append("the servers were still busy 60 s after the storm when the chat steps began")
             _chat_phase(plan, chat, out_dir, results)
         if "pgbench" in plan.phases:
             _pgbench_phase(plan, _pg_parts(pg_server), db_name, out_dir, results)
