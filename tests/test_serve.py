@@ -130,3 +130,18 @@ def test_sigterm_closes_sockets_with_1001_and_exits_promptly(served: Served) -> 
     assert any(line.get("ws") == "connected" for line in access_lines)
     for secret in (access, refresh, BODY):
         assert secret not in output
+
+
+def test_the_start_up_heap_is_frozen_out_of_full_collections() -> None:
+    """A full collection scans every tracked object and pauses every socket of the process:
+    the start-up heap (Django, the apps: >100,000 objects) is frozen before serving."""
+    import gc
+
+    from chat.management.commands.serve import freeze_startup_heap
+
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() > 10_000
+        assert len(gc.get_objects()) < frozen  # what a full collection still scans
+    finally:
+        gc.unfreeze()

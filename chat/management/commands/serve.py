@@ -10,6 +10,7 @@ before daphne cancels what is left.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from typing import Any
@@ -87,6 +88,20 @@ def graceful_server_class() -> type:
     return GracefulServer
 
 
+def freeze_startup_heap() -> int:
+    """Move everything alive after start-up (Django, the apps, the URL conf: ~130,000 objects)
+    out of the garbage collector's sight, and return how many objects that was.
+
+    A full collection scans every tracked object; on the benchmark machine that is ~0.85 us
+    each, so the start-up heap alone made each full collection pause the event loop (every
+    socket of the process) for ~110 ms. Nothing frozen is ever freed, which is what start-up
+    objects are for anyway (the gc.freeze() recipe of the Python docs for forking servers).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class Command(BaseCommand):
     help = (
         "Serve HTTP and WebSocket with daphne on PORT (default 3010). With DB_SYNC=true it first "
@@ -109,6 +124,8 @@ class Command(BaseCommand):
         from chatproject.asgi import application
         from chatproject.logging import AccessLog
 
+        frozen = freeze_startup_heap()
+        logger.info("start-up heap frozen: %d objects the collector will not scan", frozen)
         port = options["port"] or settings.PORT
         self.stdout.write(f"Serving on http://{options['host']}:{port} (ws path /ws/chat/)")
         self.stdout.flush()
