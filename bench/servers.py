@@ -94,23 +94,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def wait_quiet(targets: list[Server], *, busy_below: float = 0.05, window: float = 1.0, limit: float = 60.0) -> float:
-    """Wait until every server uses under `busy_below` of a core over `window` seconds (at most
-    `limit`), so a phase does not start while the previous one's clean-up still runs (after a
-    reconnect storm daphne may be finishing handshakes for minutes' worth of given-up clients).
-    Returns the seconds waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        before = [t.cpu_seconds() for t in targets]
-        time.sleep(window)
-        if all(t.cpu_seconds() - b < busy_below * window for t, b in zip(targets, before, strict=True)):
-            break
-    return time.monotonic() - started
-
-
 def _spawn(name: str, args: list[str], env: dict[str, str], port: int, log_dir: Path, wait: bool = True) -> Server:
     log = log_dir / f"{name}.log"
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:  # a restarted server (before the chat phase) appends
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     _running.append(proc)
     server = Server(name, port, proc, log, env)
