@@ -189,6 +189,12 @@ def _make_layer(prefix: str, cls: Any = ChatChannelLayer) -> Any:
     return cls(hosts=[{"address": django_settings.REDIS_URL}], prefix=prefix)
 
 
+def _on_every_shard(monkeypatch: pytest.MonkeyPatch, loop_layer: Any, method: str, replacement: Any) -> None:
+    """Replace a Redis call of the layer's shard connections (to forbid it or record it)."""
+    for shard in loop_layer._shards:
+        monkeypatch.setattr(shard, method, replacement)
+
+
 @pytest.fixture
 def prefix() -> str:
     return f"{django_settings.CHANNEL_PREFIX}-layer-{uuid.uuid4().hex[:8]}"
@@ -232,13 +238,11 @@ async def test_send_to_a_channel_of_this_process_delivers_locally_the_same_dict(
     layer = _make_layer(prefix)
     try:
         channel = await layer.new_channel()
-        loop_layer = layer._get_layer()
-        for shard in loop_layer._shards:
 
-            async def no_publish(*args: Any) -> None:
-                raise AssertionError("a local send must not PUBLISH")
+        async def no_publish(*args: Any) -> None:
+            raise AssertionError("a local send must not PUBLISH")
 
-            monkeypatch.setattr(shard, "publish", no_publish)
+        _on_every_shard(monkeypatch, layer._get_layer(), "publish", no_publish)
         message = {"type": "chat.event", "event": "new_message", "data": {"content": "über ✓", "id": 2**53, "n": None}}
         for n in range(50):
             await layer.send(channel, message | {"seq": n})
@@ -272,12 +276,11 @@ async def test_a_cancelled_receive_drops_the_inbox_without_an_unsubscribe(
         channel = await layer.new_channel()
         loop_layer = layer._get_layer()
         unsubscribed: list[str] = []
-        for shard in loop_layer._shards:
 
-            async def record(name: str) -> None:
-                unsubscribed.append(name)
+        async def record(name: str) -> None:
+            unsubscribed.append(name)
 
-            monkeypatch.setattr(shard, "unsubscribe", record)
+        _on_every_shard(monkeypatch, loop_layer, "unsubscribe", record)
         receiving = asyncio.ensure_future(layer.receive(channel))
         await asyncio.sleep(0.05)
         receiving.cancel()
