@@ -133,7 +133,13 @@ class _RedisPublisher:
         self._layer = layer
         self._prefix = prefix
         self.url = url
-        self._client = redis.Redis.from_url(url, max_connections=max_connections)
+        # A Redis that hangs must not hang the send whose ack waits for this publish.
+        self._client = redis.Redis.from_url(
+            url,
+            max_connections=max_connections,
+            socket_timeout=presence.STORE_TIMEOUT_SECONDS,
+            socket_connect_timeout=presence.STORE_TIMEOUT_SECONDS,
+        )
         self._new_message = self._client.register_script(_NEW_MESSAGE_SCRIPT)
 
     def _channel(self, group: str) -> str:

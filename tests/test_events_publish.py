@@ -190,3 +190,28 @@ async def test_one_publish_reaches_every_named_group(pubsub_layer: Any) -> None:
         assert (await asyncio.wait_for(pubsub_layer.receive(channel), 5))["data"] == {"userId": 5}
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(pubsub_layer.receive(bystander), 0.3)
+
+
+def test_a_redis_that_hangs_fails_a_publish_within_the_store_timeout() -> None:
+    """The publish runs in the send's worker thread, before its ack: a Redis that accepts and
+    never answers must not hold the send forever (send_now logs the failure and goes on)."""
+    import time
+
+    import redis
+
+    from chat import presence
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections (in the kernel) and never answers
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        publisher = events._RedisPublisher(_Serializer(), url, "hang", None)
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.TimeoutError):
+            publisher.publish(["user.1"], {"type": "x"})
+        assert time.monotonic() - started < presence.STORE_TIMEOUT_SECONDS + 1.5
+
+
+class _Serializer:
+    def serialize(self, message: dict[str, Any]) -> bytes:
+        return repr(message).encode()
