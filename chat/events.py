@@ -84,12 +84,17 @@ def notification_payload(message: Message, online: set[int]) -> dict[str, Any]:
 # --- Sending ---------------------------------------------------------------------------------
 
 
+def layer_message(event: str, data: dict[str, Any], scope: str = "room") -> dict[str, Any]:
+    """The channel-layer message a consumer's `chat_event` turns into a frame."""
+    return {"type": EVENT_TYPE, "event": event, "data": data, "scope": scope}
+
+
 def send_now(groups: Iterable[str], event: str, data: dict[str, Any], *, scope: str = "room") -> None:
     """group_send to each group; a layer failure is logged and swallowed (the write is committed)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    payload = {"type": EVENT_TYPE, "event": event, "data": data, "scope": scope}
+    payload = layer_message(event, data, scope)
     publisher = _sync_publisher(layer)
     if publisher is not None:
         targets = list(groups)
@@ -247,13 +252,8 @@ def _publish_new_message_at_once(message: Message, sender_online: bool) -> bool:
     if publisher is None or presence_key is None or presence.redis_url() != publisher.url:
         return False
     online = {message.sender_id} if sender_online else set()
-    room = {"type": EVENT_TYPE, "event": "new_message", "data": new_message_payload(message, online), "scope": "room"}
-    notification = {
-        "type": EVENT_TYPE,
-        "event": "message_notification",
-        "data": notification_payload(message, online),
-        "scope": "user",
-    }
+    room = layer_message("new_message", new_message_payload(message, online))
+    notification = layer_message("message_notification", notification_payload(message, online), "user")
     try:
         publisher.publish_new_message(
             presence_key,
@@ -306,7 +306,7 @@ def presence_changed(user_id: int, is_online: bool, last_seen_at: datetime | Non
 
 def room_event(conversation_id: int, event: str, data: dict[str, Any]) -> dict[str, Any]:
     """A channel-layer message for the conversation room (used by the consumer for typing, joins)."""
-    return {"type": EVENT_TYPE, "event": event, "data": data, "scope": "room"}
+    return layer_message(event, data)
 
 
 def close_user_sockets(user_id: int, code: int = 4401) -> None:

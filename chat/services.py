@@ -431,5 +431,5 @@ def partner_ids(user_id: int) -> list[int]:
     """
     with connection.cursor() as cursor:
         cursor.execute(_PARTNERS_SQL, [user_id, user_id])
-        rows = cursor.fetchall()
-    return [p2 if p1 == user_id else p1 for p1, p2 in rows]
+        pairs = cursor.fetchall()
+    return [p2 if p1 == user_id else p1 for p1, p2 in pairs]
