@@ -1,12 +1,15 @@
-"""No runtime pin has a known vulnerability, by PyPI's advisory data (the data pip-audit's default service reads).
+"""No pinned package has a known vulnerability, by PyPI's advisory data (the data pip-audit's default service reads).
 
 pip-audit asks PyPI for `/pypi/<name>/<version>/json`. The registry this project reaches
 answers that per-version address with 404 for every package, and pip-audit then reports
-"No known vulnerabilities found" while it audited nothing (each package is only listed as
-skipped). So this test reads the same advisory data itself and never passes on an
-unaudited package: it takes the per-version document when the registry has it, else the
-project document, whose `vulnerabilities` describe its latest release, which is then
-required to be the pinned version. An unreachable registry fails the test; it does not skip.
+"No known vulnerabilities found" while it audited nothing. So this test reads the same
+advisory data itself: the per-version document when the registry has it, else the project
+document, whose `vulnerabilities` describe its latest release only.
+
+A pin with a known (not withdrawn) advisory fails the run. A pin the registry cannot describe
+(an older release than the latest, with no per-version document) is reported, not failed: a
+newer upstream release must not turn the suite red by the calendar. An unreachable registry
+fails the test; it does not skip.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,9 @@ from tests.figures import figure
 ROOT = Path(__file__).resolve().parents[1]
 PYPI = "https://pypi.org/pypi"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;#]+)")
+REQUIREMENTS = ["requirements.txt", "requirements-dev.txt", "bench/requirements.txt"]
+
+Fetch = Callable[[str], dict[str, Any] | None]
 
 
 def pins(path: Path) -> list[tuple[str, str]]:
@@ -39,7 +47,7 @@ def pins(path: Path) -> list[tuple[str, str]]:
     return found
 
 
-def fetch(url: str) -> dict[str, Any] | None:
+def fetch_pypi(url: str) -> dict[str, Any] | None:
     """The JSON document, None for a 404; any other failure fails the test loudly."""
     try:
         with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 - fixed https URL
@@ -52,28 +60,59 @@ def fetch(url: str) -> dict[str, Any] | None:
         raise AssertionError(f"PyPI is unreachable ({exc}): the advisory check could not run") from exc
 
 
-def advisories(name: str, version: str) -> list[dict[str, Any]]:
-    exact = fetch(f"{PYPI}/{name}/{version}/json")
-    if exact is not None:
-        return list(exact.get("vulnerabilities") or [])
-    project = fetch(f"{PYPI}/{name}/json")
-    assert project is not None, f"{name} is not on PyPI"
-    assert version in project["releases"], f"{name}=={version} is not a release on PyPI"
-    latest = project["info"]["version"]
-    assert latest == version, (
-        f"{name}=={version} cannot be audited here (the registry only describes the latest release, {latest}); "
-        "move the pin to it or audit this version another way"
-    )
-    return list(project.get("vulnerabilities") or [])
+@dataclass
+class Audit:
+    audited: list[str] = field(default_factory=list)
+    vulnerable: dict[str, list[Any]] = field(default_factory=dict)
+    # pin -> why it could not be audited (the latest release the registry describes)
+    unaudited: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.mark.parametrize("requirements", ["requirements.txt"])
-def test_no_runtime_pin_has_a_known_vulnerability(requirements: str) -> None:
-    found = {}
-    packages = pins(ROOT / requirements)
+def audit(packages: list[tuple[str, str]], fetch: Fetch) -> Audit:
+    result = Audit()
     for name, version in packages:
-        known = [v for v in advisories(name, version) if not v.get("withdrawn")]
+        pin = f"{name}=={version}"
+        exact = fetch(f"{PYPI}/{name}/{version}/json")
+        if exact is not None:
+            advisories = list(exact.get("vulnerabilities") or [])
+        else:
+            project = fetch(f"{PYPI}/{name}/json")
+            assert project is not None, f"{name} is not on PyPI"
+            assert version in project["releases"], f"{pin} is not a release on PyPI"
+            latest = project["info"]["version"]
+            if latest != version:
+                result.unaudited[pin] = f"the registry describes only {latest}"
+                continue
+            advisories = list(project.get("vulnerabilities") or [])
+        known = [v.get("id") or v.get("aliases") for v in advisories if not v.get("withdrawn")]
         if known:
-            found[f"{name}=={version}"] = [v.get("id") or v.get("aliases") for v in known]
-    assert found == {}, f"known vulnerabilities: {found}"
-    figure(f"\n{requirements}: {len(packages)} pins audited against PyPI's advisory data, 0 known vulnerabilities")
+            result.vulnerable[pin] = known
+        result.audited.append(pin)
+    return result
+
+
+def _documents(docs: dict[str, dict[str, Any]]) -> Fetch:
+    return lambda url: docs.get(url.removeprefix(PYPI + "/"))
+
+
+def test_a_pin_with_a_known_advisory_is_vulnerable_and_an_older_release_is_reported() -> None:
+    docs = {
+        "bad/json": {"info": {"version": "1.0"}, "releases": {"1.0": []}, "vulnerabilities": [{"id": "PYSEC-1"}]},
+        "old/json": {"info": {"version": "2.1"}, "releases": {"2.0": [], "2.1": []}, "vulnerabilities": []},
+        "exact/1.0/json": {"vulnerabilities": [{"id": "GHSA-x", "withdrawn": "2026-01-01"}]},
+    }
+    result = audit([("bad", "1.0"), ("old", "2.0"), ("exact", "1.0")], _documents(docs))
+    assert result.vulnerable == {"bad==1.0": ["PYSEC-1"]}
+    assert result.unaudited == {"old==2.0": "the registry describes only 2.1"}
+    assert result.audited == ["bad==1.0", "exact==1.0"]
+
+
+@pytest.mark.parametrize("requirements", REQUIREMENTS)
+def test_no_pin_has_a_known_vulnerability(requirements: str) -> None:
+    packages = pins(ROOT / requirements)
+    result = audit(packages, fetch_pypi)
+    assert result.vulnerable == {}, f"known vulnerabilities: {result.vulnerable}"
+    line = f"{requirements}: {len(result.audited)} of {len(packages)} pins audited against PyPI's advisory data, 0 known"
+    if result.unaudited:
+        line += "; not describable here: " + ", ".join(f"{pin} ({why})" for pin, why in result.unaudited.items())
+    figure(line)
