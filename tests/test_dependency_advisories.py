@@ -112,7 +112,8 @@ def test_no_pin_has_a_known_vulnerability(requirements: str) -> None:
     packages = pins(ROOT / requirements)
     result = audit(packages, fetch_pypi)
     assert result.vulnerable == {}, f"known vulnerabilities: {result.vulnerable}"
-    line = f"{requirements}: {len(result.audited)} of {len(packages)} pins audited against PyPI's advisory data, 0 known"
+    audited = f"{len(result.audited)} of {len(packages)} pins"
+    line = f"{requirements}: {audited} audited against PyPI's advisory data, 0 known"
     if result.unaudited:
         line += "; not describable here: " + ", ".join(f"{pin} ({why})" for pin, why in result.unaudited.items())
     figure(line)
