@@ -1,9 +1,8 @@
 """Admin for users: the stock UserAdmin with chat columns and a "deactivate" action.
 
-Deactivating goes through `User.save()` (one user at a time), so the post_save signal in
-accounts.signals closes the user's open sockets on every process, and the user's refresh tokens
-are blacklisted, so no new access token can be minted either (old access tokens already stop
-working because their user is inactive).
+Deactivating goes through accounts.services.deactivate (one user at a time): the user's open
+sockets close on every process (chat.signals) and their refresh tokens are blacklisted, so no new
+access token can be minted either (old access tokens already stop working: their user is inactive).
 """
 
 from __future__ import annotations
@@ -12,26 +11,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts import services
 from accounts.models import User
-
-
-def deactivate(user: User) -> int:
-    """Deactivate one user (closing their sockets after commit); returns refresh tokens blacklisted."""
-    with transaction.atomic():
-        if user.is_active:
-            user.is_active = False
-            user.save(update_fields=["is_active"])  # post_save closes the sockets on commit
-        outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
-        return len(outstanding)
 
 
 @admin.register(User)
@@ -72,7 +59,7 @@ class UserAdmin(BaseUserAdmin):
             self.message_user(
                 request, "You cannot deactivate yourself; your account was left active.", messages.WARNING
             )
-        revoked = sum(deactivate(user) for user in users)
+        revoked = sum(services.deactivate(user=user) for user in users)
         self.message_user(
             request,
             f"{len(users)} user(s) deactivated; their sockets are being closed and {revoked} refresh token(s) revoked.",

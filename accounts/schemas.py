@@ -1,12 +1,29 @@
-"""OpenAPI shapes of the /api/auth responses (the dicts accounts.serializers and accounts.api build)."""
+"""OpenAPI shapes of the /api/auth responses (the dicts accounts.presenters and accounts.views build),
+and the Bearer scheme every secured operation names."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import serializers
 
-from chatproject.openapi import PageFields, enveloped
+from core.openapi import PageFields, enveloped
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """`Authorization: Bearer <access JWT>` (accounts.auth.BearerAuthentication)."""
+
+    target_class = "accounts.auth.BearerAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(  # type: ignore[no-any-return]
+            header_name="HTTP_AUTHORIZATION",
+            token_prefix="Bearer",  # noqa: S106 - the scheme name, not a secret
+            bearer_format="JWT",
+        )
 
 
 class UserSummarySerializer(serializers.Serializer[Any]):

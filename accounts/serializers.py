@@ -1,33 +1,11 @@
-"""Account request validation and the one user shape chat endpoints show (UserSummary)."""
+"""Request validation of the /api/auth endpoints (DRF serializers)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
-from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-
-from accounts.models import User
-
-
-def user_summary(user: User, online: Collection[int]) -> dict[str, Any]:
-    """UserSummary: never email, password or staff flags. `online` is a set of user ids."""
-    return {
-        "id": user.pk,
-        "username": user.username,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "is_online": user.pk in online,
-        "last_seen_at": user.last_seen_at,
-    }
-
-
-def profile(user: User, online: Collection[int]) -> dict[str, Any]:
-    """The caller's own profile: the summary plus what only the owner may see."""
-    return {**user_summary(user, online), "email": user.email, "date_joined": user.date_joined}
 
 
 class StrictCharField(serializers.CharField):
@@ -39,33 +17,14 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class RegisterSerializer(serializers.Serializer[User]):
+class RegisterSerializer(serializers.Serializer[Any]):
+    """The shape of a sign-up; accounts.services.register applies the rules that need the database."""
+
     username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
     password = StrictCharField(max_length=128, trim_whitespace=False, write_only=True)
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     first_name = StrictCharField(required=False, allow_blank=True, max_length=150)
     last_name = StrictCharField(required=False, allow_blank=True, max_length=150)
-
-    def validate_username(self, value: str) -> str:
-        if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("A user with that username already exists.")
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        candidate = User(
-            username=attrs["username"],
-            email=attrs.get("email", ""),
-            first_name=attrs.get("first_name", ""),
-            last_name=attrs.get("last_name", ""),
-        )
-        try:
-            password_validation.validate_password(attrs["password"], candidate)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
-        return attrs
-
-    def create(self, validated_data: dict[str, Any]) -> User:
-        return User.objects.create_user(**validated_data)
 
 
 class CredentialsSerializer(serializers.Serializer[Any]):

@@ -1,11 +1,10 @@
 from django.urls import path
 
-from accounts import api
+from accounts import views
 
 urlpatterns = [
-    path("register", api.RegisterView.as_view(), name="auth-register"),
-    path("token", api.TokenView.as_view(), name="auth-token"),
-    path("token/refresh", api.TokenRefreshView.as_view(), name="auth-token-refresh"),
-    path("me", api.MeView.as_view(), name="auth-me"),
-    path("users", api.UsersView.as_view(), name="auth-users"),
+    path("register", views.RegisterView.as_view(), name="auth-register"),
+    path("token", views.TokenView.as_view(), name="auth-token"),
+    path("token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("me", views.MeView.as_view(), name="auth-me"),
 ]

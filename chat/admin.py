@@ -2,7 +2,7 @@
 
 Staff see soft-deleted messages too (the admin reads `Message.all_objects`). Nothing is edited
 in place: conversations and messages are written only by chat.services, so the admin's two
-actions (soft-delete, restore) call the service, which keeps seq and the conversation preview
+actions (soft-delete, restore) call the service (chat.services.moderation), which keeps seq and the conversation preview
 right. Hard deletes are not offered: a removed row would leave a hole in a conversation's seq.
 """
 
@@ -19,8 +19,8 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from accounts.models import User
-from chat import services
 from chat.models import Conversation, Message
+from chat.services import moderation
 
 PREVIEW_CHARS = 80
 
@@ -180,12 +180,12 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Soft-delete the selected messages", permissions=["change"])
     def soft_delete(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        changed = services.moderate_messages(queryset.values_list("pk", flat=True), deleted=True)
+        changed = moderation.moderate_messages(message_ids=queryset.values_list("pk", flat=True), deleted=True)
         self.message_user(request, f"{changed} message(s) deleted.", messages.SUCCESS)
 
     @admin.action(description="Restore the selected messages", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        changed = services.moderate_messages(queryset.values_list("pk", flat=True), deleted=False)
+        changed = moderation.moderate_messages(message_ids=queryset.values_list("pk", flat=True), deleted=False)
         self.message_user(request, f"{changed} message(s) restored.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from chat.errors import Invalid
+from core.db import MAX_ID
+from core.errors import Invalid
 
 MAX_CONTENT_LENGTH = 10_000
 MAX_URL_LENGTH = 2_048
 MAX_CLIENT_ID_LENGTH = 64
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP to Django, /ws/chat/ to the chat consumer."""
+"""ASGI entry point: HTTP to Django, /ws/chat/ to the chat consumer behind the origin check."""
 
 import os
 
@@ -9,8 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chat.origin import OriginPolicy  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.ws.routing import websocket_urlpatterns  # noqa: E402
+from core.origin import OriginPolicy  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -54,15 +54,16 @@ INSTALLED_APPS = [
     "channels",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us (no CDN)
+    "core",
     "accounts",
     "chat",
 ]
 
 MIDDLEWARE = [
-    "chatproject.metrics.RequestMetricsMiddleware",  # outermost: times everything, 413s included
-    "chatproject.middleware.BodySizeLimitMiddleware",
+    "core.metrics.RequestMetricsMiddleware",  # outermost: times everything, 413s included
+    "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "chat.web.StaticFilesMiddleware",  # WhiteNoise: daphne serves /static/ (the web client) itself
+    "core.middleware.StaticFilesMiddleware",  # WhiteNoise: daphne serves /static/ (the web client) itself
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,8 +134,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels-redis' RedisPubSubChannelLayer, with specific channels kept in-process
-            # (no Redis SUBSCRIBE per socket) and a smaller inbox per socket: chat/layers.py.
-            "BACKEND": "chat.layers.ChatChannelLayer",
+            # (no Redis SUBSCRIBE per socket) and a smaller inbox per socket: core/layers.py.
+            "BACKEND": "core.layers.ChatChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
                 "prefix": CHANNEL_PREFIX,
@@ -167,15 +168,15 @@ SIMPLE_JWT = {
     "CHECK_REVOKE_TOKEN": True,
 }
 
-_renderers = ["chatproject.api.JSONRenderer"]
+_renderers = ["core.rest.JSONRenderer"]
 if DEBUG:
     _renderers.append("rest_framework.renderers.BrowsableAPIRenderer")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": _renderers,
-    "DEFAULT_PARSER_CLASSES": ["chatproject.api.JSONParser"],
-    "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.rest.JSONParser"],
+    "EXCEPTION_HANDLER": "core.rest.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -200,7 +201,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"SuccessTrue": [(True, True)], "SuccessFalse": [(False, False)]},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chatproject.openapi.postprocess",
+        "core.openapi.postprocess",
     ],
     "TAGS": [{"name": "auth", "description": "Accounts and tokens"}, {"name": "chat", "description": "Messages"}],
 }
@@ -258,8 +259,8 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "chatproject.logging.RedactSecretsFilter"}},
-    "formatters": {"json": {"()": "chatproject.logging.JSONFormatter"}},
+    "filters": {"redact": {"()": "core.logging.RedactSecretsFilter"}},
+    "formatters": {"json": {"()": "core.logging.JSONFormatter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
     },

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import User
-from chat import services
 from chat.models import Message
+from chat.services.messages import send_message
 from chat.validation import SendRequest
 
 CHAT = "/api/chat"
@@ -63,7 +63,7 @@ def message_url(message_id: int | str) -> str:
 
 def send(sender: User, receiver: User, content: str = "hello", **fields: Any) -> Message:
     """Store a message through the service layer (fast seeding; REST sends are tested apart)."""
-    return services.send_message(sender, SendRequest(receiver_id=receiver.pk, content=content, **fields)).message
+    return send_message(sender=sender, request=SendRequest(receiver_id=receiver.pk, content=content, **fields)).message
 
 
 def assert_failure(response: Any, status: int) -> dict[str, Any]:

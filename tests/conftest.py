@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.auth import tokens_for
 from accounts.models import User
-from chat import presence
+from core import store
 
 _counter = itertools.count(1)
 
@@ -24,9 +24,9 @@ def _fast_hasher(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_presence() -> Iterator[None]:
-    presence.store().clear()
+    store.shared().clear()
     yield
-    presence.store().clear()
+    store.shared().clear()
 
 
 @pytest.fixture

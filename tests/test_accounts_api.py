@@ -276,19 +276,24 @@ def test_users_requires_authentication(anon: APIClient) -> None:
     assert_failure(anon.get(USERS), 401)
 
 
-def test_user_by_id_loads_what_the_orm_loads_and_refuses_what_it_cannot_find(alice: User) -> None:
+def test_the_token_user_loads_what_the_orm_loads_and_refuses_what_it_cannot_find(alice: User) -> None:
     from django.forms.models import model_to_dict
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework_simplejwt.tokens import AccessToken
 
-    from accounts.auth import user_by_id
+    from accounts.auth import BearerAuthentication
 
-    loaded = user_by_id(alice.pk)
+    auth = BearerAuthentication()
+    loaded = auth.get_user(AccessToken.for_user(alice))
     fresh = User.objects.get(pk=alice.pk)
     assert model_to_dict(loaded) == model_to_dict(fresh)
     assert (loaded.password, loaded.last_seen_at, loaded.is_active) == (fresh.password, fresh.last_seen_at, True)
     assert loaded._state.adding is False  # saves update, never insert
     for missing in (alice.pk + 1000, 0, -1, 2**63, "abc", None, "1; DROP TABLE"):
-        with pytest.raises(User.DoesNotExist):
-            user_by_id(missing)
+        token = AccessToken.for_user(alice)
+        token["user_id"] = missing
+        with pytest.raises(AuthenticationFailed):
+            auth.get_user(token)
 
 
 def test_a_deleted_users_access_token_stops_working(as_alice: APIClient, alice: User) -> None:

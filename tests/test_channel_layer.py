@@ -23,7 +23,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
-from chat.layers import ChatChannelLayer, Inbox
+from core.layers import ChatChannelLayer, Inbox
 
 SETTINGS = Path(__file__).resolve().parents[1] / "chatproject" / "settings.py"
 
@@ -43,7 +43,7 @@ def test_with_redis_the_layer_is_pubsub_with_a_large_pool_and_the_prefix(monkeyp
         monkeypatch, REDIS_URL="redis://127.0.0.1:6399/3", CHANNEL_PREFIX="p-1", REDIS_MAX_CONNECTIONS=None
     )
     layer = loaded["CHANNEL_LAYERS"]["default"]
-    assert layer["BACKEND"] == "chat.layers.ChatChannelLayer"  # channels-redis' RedisPubSubChannelLayer, subclassed
+    assert layer["BACKEND"] == "core.layers.ChatChannelLayer"  # channels-redis' RedisPubSubChannelLayer, subclassed
     assert "capacity" not in layer["CONFIG"]  # the pub/sub layer queues without a bound: nothing dropped
     assert layer["CONFIG"]["prefix"] == "p-1"
     assert layer["CONFIG"]["hosts"] == [{"address": "redis://127.0.0.1:6399/3", "max_connections": 1000}]

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from chat import services
 from chat.models import Conversation, Message
+from chat.services import conversations, messages
 from chatproject.env import RateLimit
 from tests.chat_support import send
 
@@ -50,7 +50,7 @@ def preview_of(message: Message) -> tuple[str | None, Any]:
 
 
 def services_delete(user: User, message: Message) -> None:
-    services.delete_message(user, message.pk)
+    messages.delete_message(user=user, message_id=message.pk)
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_message_deleted_filter(
 
 def test_message_read_filter(admin_client: Client, alice: User, bob: User) -> None:
     read = send(alice, bob, "read one")
-    services.mark_read(bob, read.conversation_id)
+    conversations.mark_read(user=bob, conversation_id=read.conversation_id)
     send(alice, bob, "unread one")
     html = page(admin_client, MESSAGES, {"is_read__exact": "0"})
     assert "unread one" in html

@@ -18,12 +18,12 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.models import User
-from chat import selectors, services
 from chat.models import Conversation, Message
-from chat.selectors import Cursor
+from chat.selectors.messages import messages_in
+from chat.services.messages import SendResult, send_message
 from chat.validation import SendRequest
-from chatproject.api import PageRequest
 from chatproject.env import RateLimit
+from core.pagination import Cursor, PageRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,8 +62,8 @@ def in_threads[T](count: int, work: Callable[[int], T], timeout: float = 30.0) -
     return results
 
 
-def send(sender: User, receiver: User, content: str = "hi", **fields: Any) -> services.SendResult:
-    return services.send_message(sender, SendRequest(receiver_id=receiver.pk, content=content, **fields))
+def send(sender: User, receiver: User, content: str = "hi", **fields: Any) -> SendResult:
+    return send_message(sender=sender, request=SendRequest(receiver_id=receiver.pk, content=content, **fields))
 
 
 def test_racing_first_messages_create_exactly_one_conversation(alice: User, bob: User) -> None:
@@ -75,15 +75,6 @@ def test_racing_first_messages_create_exactly_one_conversation(alice: User, bob:
     assert Conversation.objects.count() == 1
     assert set(conversation_ids) == {Conversation.objects.get().pk}
     assert Message.objects.count() == 12
-
-
-def test_racing_get_or_create_returns_the_same_conversation(alice: User, bob: User) -> None:
-    def get_or_create(i: int) -> int:
-        me, other = (alice, bob) if i % 2 else (bob, alice)
-        return services.get_or_create_conversation(me, other.pk).pk
-
-    assert len(set(in_threads(12, get_or_create))) == 1
-    assert Conversation.objects.count() == 1
 
 
 def test_concurrent_senders_get_seq_1_to_n_without_gaps(alice: User, bob: User) -> None:
@@ -203,7 +194,7 @@ def test_a_cursor_read_never_skips_a_message_that_commits_late(
 
     def poll() -> None:
         last = received[-1].pk if received else already_read.pk
-        result = selectors.messages_in(alice, already_read.conversation_id, page, Cursor(after=last))
+        result = messages_in(alice, already_read.conversation_id, page=page, cursor=Cursor(after=last))
         received.extend(result.items)
 
     poll()  # while A holds the lock: B is waiting, so nothing is visible yet
@@ -232,7 +223,7 @@ def test_a_reader_polling_after_its_last_id_during_a_burst_sees_every_message_in
         try:
             while True:
                 done = finished.is_set()  # read once more after the writers finish
-                result = selectors.messages_in(alice, conversation_id, page, Cursor(after=last))
+                result = messages_in(alice, conversation_id, page=page, cursor=Cursor(after=last))
                 for message in result.items:
                     received.append(message.seq)
                     last = message.pk

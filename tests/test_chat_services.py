@@ -1,7 +1,7 @@
 """chat.services publishes only after commit, and only for writes that happened; moderation
 (the admin's soft-delete and restore) keeps the same rules as a sender's delete.
 
-The channel layer is replaced by a recorder of `events.send_now` calls: what is under test is
+The publisher is replaced by a recorder of what chat.events hands it: what is under test is
 when and whether the services publish, not how the layer delivers (the consumer tests cover that).
 """
 
@@ -13,10 +13,14 @@ import pytest
 from django.db import transaction
 
 from accounts.models import User
-from chat import events, services
-from chat.errors import Forbidden
+from chat import events
 from chat.models import Conversation, Message
+from chat.selectors.people import partner_ids
+from chat.services.conversations import mark_read
+from chat.services.messages import delete_message
+from chat.services.moderation import moderate_messages
 from chatproject.env import RateLimit
+from core.errors import Forbidden
 from tests.chat_support import send
 
 pytestmark = pytest.mark.django_db
@@ -33,10 +37,10 @@ def _no_message_rate_limit(settings: Any) -> None:
 def published(monkeypatch: pytest.MonkeyPatch) -> Published:
     sent: Published = []
 
-    def record(groups: Any, event: str, data: dict[str, Any], *, scope: str = "room") -> None:
-        sent.append((list(groups), event, data))
+    def record(items: list[Any], event: str) -> None:
+        sent.extend((list(item.groups), item.message["event"], item.message["data"]) for item in items)
 
-    monkeypatch.setattr(events, "send_now", record)
+    monkeypatch.setattr(events, "_send", record)
     return sent
 
 
@@ -88,7 +92,7 @@ def test_mark_read_publishes_messages_read_up_to_the_newest_message(
     send(alice, bob)
     newest = send(alice, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.mark_read(bob, newest.conversation_id)
+        mark_read(user=bob, conversation_id=newest.conversation_id)
     assert names(published) == ["messages_read", "messages_read"]
     groups = [g for g, _, _ in published]
     assert groups == [[f"conv.{newest.conversation_id}"], [f"user.{alice.pk}"]]
@@ -101,7 +105,7 @@ def test_mark_read_with_nothing_unread_publishes_nothing(
 ) -> None:
     message = send(alice, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.mark_read(alice, message.conversation_id)  # alice has nothing unread here
+        mark_read(user=alice, conversation_id=message.conversation_id)  # alice has nothing unread here
     assert published == []
 
 
@@ -110,7 +114,7 @@ def test_delete_publishes_message_deleted_to_the_room_and_both_participants(
 ) -> None:
     message = send(alice, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.delete_message(alice, message.pk)
+        delete_message(user=alice, message_id=message.pk)
     assert published == [
         (
             [f"conv.{message.conversation_id}"],
@@ -130,7 +134,7 @@ def test_a_refused_delete_publishes_nothing(
 ) -> None:
     message = send(alice, bob)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Forbidden):
-        services.delete_message(bob, message.pk)
+        delete_message(user=bob, message_id=message.pk)
     assert published == []
 
 
@@ -142,7 +146,7 @@ def test_moderation_delete_publishes_message_deleted_like_a_sender_delete(
 ) -> None:
     message = send(alice, bob)
     with django_capture_on_commit_callbacks(execute=True):
-        services.moderate_messages([message.pk], deleted=True)
+        moderate_messages(message_ids=[message.pk], deleted=True)
     assert names(published) == ["message_deleted", "message_deleted"]
 
 
@@ -150,25 +154,25 @@ def test_moderation_restore_publishes_nothing(
     alice: User, bob: User, published: Published, django_capture_on_commit_callbacks: Any
 ) -> None:
     message = send(alice, bob)
-    services.delete_message(alice, message.pk)
+    delete_message(user=alice, message_id=message.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.moderate_messages([message.pk], deleted=False)
+        moderate_messages(message_ids=[message.pk], deleted=False)
     assert published == []
 
 
 def test_moderation_counts_only_messages_that_change_state(alice: User, bob: User) -> None:
     visible = send(alice, bob)
     deleted = send(alice, bob)
-    services.delete_message(alice, deleted.pk)
-    assert services.moderate_messages([visible.pk, deleted.pk], deleted=True) == 1
-    assert services.moderate_messages([visible.pk, deleted.pk], deleted=False) == 2
-    assert services.moderate_messages([visible.pk, deleted.pk], deleted=False) == 0
+    delete_message(user=alice, message_id=deleted.pk)
+    assert moderate_messages(message_ids=[visible.pk, deleted.pk], deleted=True) == 1
+    assert moderate_messages(message_ids=[visible.pk, deleted.pk], deleted=False) == 2
+    assert moderate_messages(message_ids=[visible.pk, deleted.pk], deleted=False) == 0
 
 
 def test_restoring_every_deleted_message_restores_the_preview(alice: User, bob: User) -> None:
     only = send(alice, bob, "only words")
-    services.delete_message(alice, only.pk)
-    services.moderate_messages([only.pk], deleted=False)
+    delete_message(user=alice, message_id=only.pk)
+    moderate_messages(message_ids=[only.pk], deleted=False)
     conversation = Conversation.objects.get()
     assert (conversation.last_message, conversation.last_message_at) == ("only words", only.created_at)
 
@@ -180,6 +184,6 @@ def test_partner_ids_are_everyone_sharing_a_conversation_either_side(
     send(alice, bob)  # alice first or second in the pair, whichever ids give
     send(carol, alice)
     send(bob, stranger)
-    assert sorted(services.partner_ids(alice.pk)) == sorted([bob.pk, carol.pk])
-    assert sorted(services.partner_ids(bob.pk)) == sorted([alice.pk, stranger.pk])
-    assert services.partner_ids(make_user("loner").pk) == []
+    assert sorted(partner_ids(alice.pk)) == sorted([bob.pk, carol.pk])
+    assert sorted(partner_ids(bob.pk)) == sorted([alice.pk, stranger.pk])
+    assert partner_ids(make_user("loner").pk) == []

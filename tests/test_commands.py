@@ -13,9 +13,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import User
-from chat import presence, services
+from chat import presence
 from chat.management.commands.seed_demo import DEMO_MESSAGES, DEMO_PASSWORD
 from chat.models import Conversation, Message
+from chat.services.conversations import mark_read
+from chat.services.messages import delete_message
 from chatproject.env import RateLimit
 from tests.chat_support import send
 
@@ -103,8 +105,8 @@ def test_chat_stats_counts_everything(make_user: Callable[..., User]) -> None:
         send(alice, bob, f"ab{i}")
     gone = send(bob, carol, "bc")
     send(carol, bob, "cb")
-    services.delete_message(bob, gone.pk)
-    services.mark_read(bob, Message.objects.filter(receiver=bob).first().conversation_id)  # type: ignore[union-attr]
+    delete_message(user=bob, message_id=gone.pk)
+    mark_read(user=bob, conversation_id=Message.objects.filter(receiver=bob).first().conversation_id)  # type: ignore[union-attr]
     presence.socket_connected(carol.pk, "channel-1")
 
     stats = json.loads(run("chat_stats", "--json", "--top", "1"))
@@ -146,7 +148,7 @@ def test_purge_deleted_removes_only_old_soft_deleted_messages(make_user: Callabl
     recent = send(alice, bob, "recently deleted")
     newest = send(bob, alice, "newest, deleted long ago")
     for message in (old, recent, newest):
-        services.delete_message(message.sender, message.pk)
+        delete_message(user=message.sender, message_id=message.pk)
     _age(old, 40)
     _age(newest, 90)
     _age(recent, 5)
@@ -173,7 +175,7 @@ def test_purge_deleted_removes_only_old_soft_deleted_messages(make_user: Callabl
 def test_purge_of_a_fully_deleted_conversation_leaves_an_empty_preview(make_user: Callable[..., User]) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     only = send(alice, bob, "soon gone")
-    services.delete_message(alice, only.pk)
+    delete_message(user=alice, message_id=only.pk)
     run("purge_deleted", "--older-than", "0")
     conversation = Conversation.objects.get(pk=only.conversation_id)
     assert conversation.last_message is None

@@ -145,10 +145,10 @@ async def open_socket() -> AsyncIterator[Opener]:
 
 
 async def make_conversation(a: User, b: User, content: str = "hello") -> Conversation:
-    from chat import services
+    from chat.services.messages import send_message
 
     def run() -> Conversation:
-        services.send_message(a, SendRequest(receiver_id=b.pk, content=content))
+        send_message(sender=a, request=SendRequest(receiver_id=b.pk, content=content))
         return Conversation.objects.get()
 
     return await database_sync_to_async(run)()
@@ -580,12 +580,12 @@ async def test_error_without_ref_still_reports_code(open_socket: Opener, alice: 
 async def test_unexpected_fault_answers_internal_and_socket_stays_open(
     open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat import services
+    from chat.services import conversations
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(services, "mark_read", broken)
+    monkeypatch.setattr(conversations, "mark_read", broken)
     conversation = await make_conversation(alice, bob)
     client = await open_socket(bob)
     frame = await client.request("mark_as_read", {"conversationId": conversation.pk})
@@ -633,17 +633,17 @@ async def test_worker_threads_give_their_database_connections_back(
     under Channels' test communicator, which patches channels.db.close_old_connections away."""
     from django.db import connections
 
-    from chat import services
+    from chat.services import sockets
 
     used: list[Any] = []
-    real_join = services.join_room
+    real_join = sockets.join_room
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         result = real_join(*args, **kwargs)
         used.append(connections["default"])  # this worker thread's connection, open right now
         return result
 
-    monkeypatch.setattr(services, "join_room", spy)
+    monkeypatch.setattr(sockets, "join_room", spy)
     conversation = await make_conversation(alice, bob)
     client = await open_socket(alice)
     await client.call("join_conversation", {"conversationId": conversation.pk})

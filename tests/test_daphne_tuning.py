@@ -5,7 +5,7 @@ from __future__ import annotations
 from pprint import pformat
 from typing import Any
 
-from chatproject import daphne_tuning
+from core import daphne_tuning
 
 
 def test_lazy_pformat_formats_only_when_written(monkeypatch: Any) -> None:

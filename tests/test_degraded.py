@@ -20,9 +20,11 @@ from rest_framework.test import APIClient
 
 from accounts.auth import tokens_for
 from accounts.models import User
-from chat import presence, selectors, services
 from chat.models import Message
+from chat.selectors import conversations as conversation_reads
+from chat.services import messages as message_services
 from chatproject.asgi import application
+from core import store
 from tests.chat_support import SEND, UNREAD_COUNT, assert_failure, data_of, send
 
 
@@ -32,7 +34,7 @@ class DeadStore:
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    add = remove = live_counts = _fail
+    add = remove = add_all = remove_all = live_counts = _fail
 
     def clear(self) -> None:  # the test fixtures' own cleanup
         pass
@@ -40,7 +42,7 @@ class DeadStore:
 
 @pytest.fixture
 def dead_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presence, "store", lambda: DeadStore())
+    monkeypatch.setattr(store, "shared", lambda: DeadStore())
 
 
 class DeadLayer:
@@ -75,7 +77,7 @@ def test_rest_send_is_stored_and_201_when_the_broadcast_fails(
 ) -> None:
     from channels.layers import get_channel_layer
 
-    monkeypatch.setattr("chat.events.get_channel_layer", lambda: DeadLayer(get_channel_layer()))
+    monkeypatch.setattr("core.layers.get_channel_layer", lambda: DeadLayer(get_channel_layer()))
     with caplog.at_level(logging.ERROR, logger="chat.events"), django_capture_on_commit_callbacks(execute=True):
         response = as_alice.post(SEND, {"receiverId": bob.pk, "content": "stored anyway"}, format="json")
     data_of(response, 201)
@@ -97,7 +99,7 @@ def test_a_database_outage_is_a_503_with_retry_after(monkeypatch: pytest.MonkeyP
     def down(*args: Any) -> Any:
         raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
 
-    monkeypatch.setattr(selectors, "unread_count", down)
+    monkeypatch.setattr(conversation_reads, "unread_count", down)
     response = as_alice.get(UNREAD_COUNT)
     assert_failure(response, 503)
     assert response["Retry-After"] == "1"
@@ -107,10 +109,10 @@ def test_a_database_outage_is_a_503_with_retry_after(monkeypatch: pytest.MonkeyP
 def test_a_database_outage_during_a_send_is_a_503_and_stores_nothing(
     monkeypatch: pytest.MonkeyPatch, as_alice: APIClient, bob: User
 ) -> None:
-    def down(*args: Any) -> Any:
+    def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_bump_conversation", down)
+    monkeypatch.setattr(message_services, "store_message", down)
     assert_failure(
         as_alice.post(SEND, {"receiverId": bob.pk, "content": "x", "clientMessageId": "c1"}, format="json"), 503
     )
@@ -141,7 +143,7 @@ async def test_open_socket_keeps_working_while_the_presence_store_is_down(
     message = await database_sync_to_async(send)(alice, bob)
     communicator = await _socket(alice)
     try:
-        monkeypatch.setattr(presence, "store", lambda: DeadStore())
+        monkeypatch.setattr(store, "shared", lambda: DeadStore())
         conversation = {"conversationId": message.conversation_id}
         assert (await _call(communicator, "join_conversation", conversation, "j"))["event"] == "ack"
         assert (await _call(communicator, "typing", conversation, "t"))["event"] == "ack"
@@ -181,10 +183,10 @@ async def test_socket_answers_unavailable_when_the_database_is_down_and_stays_op
     communicator = await _socket(alice)
     try:
 
-        def down(*args: Any) -> Any:
+        def down(*args: Any, **kwargs: Any) -> Any:
             raise OperationalError("the database system is in recovery mode")
 
-        monkeypatch.setattr(services, "_bump_conversation", down)
+        monkeypatch.setattr(message_services, "store_message", down)
         answer = await _call(communicator, "send_message", {"receiverId": bob.pk, "content": "x"}, "s")
         assert answer["event"] == "error" and answer["data"]["code"] == "unavailable", answer
         monkeypatch.undo()
@@ -198,11 +200,12 @@ async def test_socket_answers_unavailable_when_the_database_is_down_and_stays_op
 async def test_a_new_socket_is_closed_with_1011_when_the_channel_layer_cannot_add_it_to_its_room(
     monkeypatch: pytest.MonkeyPatch, alice: User
 ) -> None:
-    """chat.layers makes a socket's channel without Redis, so an unreachable Redis first shows
+    """core.layers makes a socket's channel without Redis, so an unreachable Redis first shows
     at the personal room's group_add: the socket must not open a session that hears nothing."""
     from channels.layers import get_channel_layer
 
-    from chatproject import metrics
+    from accounts import presence
+    from chat import metrics
 
     async def unreachable(*args: Any) -> None:
         raise RedisConnectionError("Connection refused")

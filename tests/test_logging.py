@@ -20,10 +20,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat.api import UnreadCountView
+from chat.rest.views import UnreadCountView
 from chatproject.asgi import application
 from chatproject.env import RateLimit
-from chatproject.logging import AccessLog, JSONFormatter, RedactSecretsFilter, safe_path
+from core.logging import AccessLog, JSONFormatter, RedactSecretsFilter, safe_path
 
 BODY = "secret-message-body-5c1e"
 PASSWORD = "a-strong-pass-123"

@@ -26,6 +26,7 @@ from django.conf import settings as django_settings
 
 from accounts.auth import tokens_for
 from accounts.models import User
+from accounts.presence import is_online
 from chat import presence
 from chatproject.asgi import application
 from tests.chat_support import send
@@ -53,10 +54,10 @@ async def _membership_after(layer: Any, seconds: float) -> bool:
 
 @needs_redis
 async def test_the_pubsub_layer_has_no_group_expiry_so_a_long_open_socket_keeps_receiving() -> None:
-    from chat.layers import ChatChannelLayer
+    from core.layers import ChatChannelLayer
 
     configured = django_settings.CHANNEL_LAYERS["default"]
-    assert configured["BACKEND"] == "chat.layers.ChatChannelLayer"
+    assert configured["BACKEND"] == "core.layers.ChatChannelLayer"
     layer = ChatChannelLayer(**configured["CONFIG"], group_expiry=1)  # ignored by this layer
     started = time.monotonic()
     assert await _membership_after(layer, 2.5)
@@ -97,7 +98,7 @@ async def test_an_open_socket_stays_online_and_in_its_room_past_the_presence_ttl
         )
         assert (await socket.receive_json_from())["event"] == "ack"
         await asyncio.sleep(short_ttl * 3)
-        online = await database_sync_to_async(presence.is_online)(alice.pk)
+        online = await database_sync_to_async(is_online)(alice.pk)
         in_room = await database_sync_to_async(presence.user_in_room)(message.conversation_id, alice.pk)
         assert online and in_room, "an open socket's presence lapsed"
         figure(f"\nopen socket online and in its room {short_ttl * 3:.0f} s after connecting, TTL {short_ttl:.0f} s")
@@ -110,9 +111,9 @@ def test_a_dead_process_leaves_nobody_online_past_the_ttl(short_ttl: float, alic
     """What a killed process leaves behind: entries that nobody refreshes or removes."""
     assert presence.socket_connected(alice.pk, "specific.dead-process!1")
     presence.room_joined(7, alice.pk, "specific.dead-process!1")
-    assert presence.is_online(alice.pk) and presence.user_in_room(7, alice.pk)
+    assert is_online(alice.pk) and presence.user_in_room(7, alice.pk)
     started = time.monotonic()
-    while presence.is_online(alice.pk) or presence.user_in_room(7, alice.pk):
+    while is_online(alice.pk) or presence.user_in_room(7, alice.pk):
         assert time.monotonic() - started < short_ttl + 1.0, "a dead socket stayed online past the TTL"
         time.sleep(0.05)
     gone = time.monotonic() - started

@@ -21,13 +21,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import User
-from chat import selectors, services
-from chat.errors import Forbidden, NotFound
 from chat.models import PREVIEW_LENGTH, Conversation, Message
-from chat.selectors import Cursor
+from chat.selectors.conversations import conversations_for, unread_by_conversation, unread_count
+from chat.selectors.messages import messages_in
+from chat.services.conversations import mark_read
+from chat.services.messages import delete_message, send_message
+from chat.services.storage import ordered_pair
 from chat.validation import SendRequest
-from chatproject.api import PageRequest
 from chatproject.env import RateLimit
+from core.errors import Forbidden, NotFound
+from core.pagination import Cursor, CursorPage, PageRequest
 from tests.figures import figure
 
 MAX_EXAMPLES = 15
@@ -94,12 +97,14 @@ class ChatModel(RuleBasedStateMachine):
             ),
             None,
         )
-        result = services.send_message(s, SendRequest(receiver_id=r.pk, content=content, client_message_id=client_id))
+        result = send_message(
+            sender=s, request=SendRequest(receiver_id=r.pk, content=content, client_message_id=client_id)
+        )
         if earlier is not None:
             # The same sender's clientMessageId again (to anyone): the first message comes back.
             assert not result.created and result.message.pk == earlier.id
             return
-        pair = services.ordered_pair(s.pk, r.pk)
+        pair = ordered_pair(s.pk, r.pk)
         assert result.created
         expected_seq = 1 + sum(1 for m in self.messages if m.pair == pair)
         assert result.message.seq == expected_seq
@@ -112,8 +117,9 @@ class ChatModel(RuleBasedStateMachine):
     def duplicate_send(self, data: st.DataObject, content: str) -> None:
         first = data.draw(st.sampled_from([m for m in self.messages if m.client_message_id]))
         sender = User.objects.get(pk=first.sender)
-        result = services.send_message(
-            sender, SendRequest(receiver_id=first.receiver, content=content, client_message_id=first.client_message_id)
+        result = send_message(
+            sender=sender,
+            request=SendRequest(receiver_id=first.receiver, content=content, client_message_id=first.client_message_id),
         )
         assert not result.created
         assert (result.message.pk, result.message.seq, result.message.content) == (first.id, first.seq, first.content)
@@ -125,12 +131,12 @@ class ChatModel(RuleBasedStateMachine):
         who = User.objects.get(pk=message.sender if by_sender else message.receiver)
         if message.deleted:
             with pytest.raises(NotFound):
-                services.delete_message(who, message.id)
+                delete_message(user=who, message_id=message.id)
         elif not by_sender:
             with pytest.raises(Forbidden):
-                services.delete_message(who, message.id)
+                delete_message(user=who, message_id=message.id)
         else:
-            services.delete_message(who, message.id)
+            delete_message(user=who, message_id=message.id)
             message.deleted = True
 
     @precondition(lambda self: bool(self.messages))
@@ -141,7 +147,7 @@ class ChatModel(RuleBasedStateMachine):
         reader = User.objects.get(pk=reader_id)
         conversation = Conversation.objects.get(participant_1_id=pair[0], participant_2_id=pair[1])
         expected = [m for m in self._visible(pair) if m.receiver == reader_id and not m.read]
-        result = services.mark_read(reader, conversation.pk)
+        result = mark_read(user=reader, conversation_id=conversation.pk)
         assert result.updated == len(expected)
         for m in expected:
             m.read = True
@@ -157,8 +163,8 @@ class ChatModel(RuleBasedStateMachine):
         got: list[int] = []
         after = start
         while True:
-            page = selectors.messages_in(user, conversation.pk, PageRequest(1, limit), Cursor(after=after))
-            assert isinstance(page, selectors.CursorPage)
+            page = messages_in(user, conversation.pk, page=PageRequest(1, limit), cursor=Cursor(after=after))
+            assert isinstance(page, CursorPage)
             got += [m.pk for m in page.items]
             if not page.has_more:
                 break
@@ -181,10 +187,10 @@ class ChatModel(RuleBasedStateMachine):
     def unread_counts_match(self) -> None:
         for user in self.users:
             mine = [m for m in self.messages if m.receiver == user.pk and not m.read and not m.deleted]
-            assert selectors.unread_count(user) == len(mine)
+            assert unread_count(user) == len(mine)
             by_conversation = {
                 (row.conversation.participant_1_id, row.conversation.participant_2_id): row.unread_count
-                for row in selectors.unread_by_conversation(user)
+                for row in unread_by_conversation(user)
             }
             expected: dict[tuple[int, int], int] = {}
             for m in mine:
@@ -194,7 +200,7 @@ class ChatModel(RuleBasedStateMachine):
     @invariant()
     def previews_and_lists_match(self) -> None:
         for user in self.users:
-            page = selectors.conversations_for(user, PageRequest(1, 100))
+            page = conversations_for(user, page=PageRequest(1, 100))
             pairs = {pair for pair in self._pairs() if user.pk in pair}
             assert page.total == len(pairs)
             for conversation in page.items:
@@ -214,7 +220,7 @@ class ChatModel(RuleBasedStateMachine):
         for pair in self._pairs():
             conversation = Conversation.objects.get(participant_1_id=pair[0], participant_2_id=pair[1])
             user = User.objects.get(pk=pair[0])
-            page = selectors.messages_in(user, conversation.pk, PageRequest(1, 100))
+            page = messages_in(user, conversation.pk, page=PageRequest(1, 100))
             assert [(m.pk, m.seq, m.is_read) for m in page.items] == [
                 (m.id, m.seq, m.read) for m in self._visible(pair)
             ]

@@ -21,9 +21,9 @@ from rest_framework.test import APIClient
 
 from accounts.auth import tokens_for
 from accounts.models import User
-from chatproject import health
 from chatproject.asgi import application
 from chatproject.env import RateLimit
+from core import health
 from tests.chat_support import SEND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_readyz_is_ok_when_database_and_layer_answer() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("backend", ["chat.layers.ChatChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
+@pytest.mark.parametrize("backend", ["core.layers.ChatChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
 def test_readyz_names_an_unreachable_channel_layer_redis(settings: Any, backend: str) -> None:
     dead = f"redis://127.0.0.1:{_free_port()}/0"
     settings.CHANNEL_LAYERS = {

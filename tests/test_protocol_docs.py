@@ -1,4 +1,4 @@
-"""The protocol documents say what the code does: docs/websocket.md, docs/asyncapi.yaml, chat/protocol.py.
+"""The protocol documents say what the code does: docs/websocket.md, docs/asyncapi.yaml, chat/ws/protocol.py.
 
 The event names, each client event's data fields and the error codes must be the same in
 the prose document, in the AsyncAPI document, in chat.protocol's tables, and in what the
@@ -22,10 +22,10 @@ import pytest
 import yaml
 from django.test import Client
 
-from chat import errors
-from chat.consumers import ChatConsumer
-from chat.errors import Invalid
-from chat.protocol import CLIENT_EVENT_FIELDS, CLIENT_EVENTS, ERROR_CODES, SERVER_EVENTS, validate_data
+from chat.ws.consumer import ChatConsumer
+from chat.ws.protocol import CLIENT_EVENT_FIELDS, CLIENT_EVENTS, ERROR_CODES, SERVER_EVENTS, validate_data
+from core import errors
+from core.errors import Invalid
 
 ROOT = Path(__file__).resolve().parents[1]
 PROSE = ROOT / "docs" / "websocket.md"
@@ -113,7 +113,7 @@ def _reply_messages() -> list[dict[str, Any]]:
 # --- What the code handles and sends -----------------------------------------------------------
 
 # Calls whose argument at this position is the name of a server event.
-_EVENT_ARGUMENT = {"_send": 0, "_to_room": 1, "_typing": 1, "send_now": 1, "room_event": 1}
+_EVENT_ARGUMENT = {"_send": 0, "_to": 1, "layer_message": 0}
 
 
 def _calls(path: Path) -> list[ast.Call]:
@@ -127,26 +127,26 @@ def _name(call: ast.Call) -> str:
 
 def events_sent_by_code() -> set[str]:
     sent = set()
-    for module in ("consumers.py", "events.py"):
+    for module in ("ws/consumer.py", "events.py"):
         for call in _calls(ROOT / "chat" / module):
             position = _EVENT_ARGUMENT.get(_name(call))
             if position is None or len(call.args) <= position:
                 continue
             argument = call.args[position]
-            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-                sent.add(argument.value)
+            choices = [argument.body, argument.orelse] if isinstance(argument, ast.IfExp) else [argument]
+            sent |= {c.value for c in choices if isinstance(c, ast.Constant) and isinstance(c.value, str)}
     return sent
 
 
 def error_codes_sent_by_code() -> set[str]:
     codes = set()
-    for call in _calls(ROOT / "chat" / "protocol.py"):
+    for call in _calls(ROOT / "chat" / "ws" / "protocol.py"):
         if _name(call) == "FrameError" and isinstance(call.args[0], ast.Constant):
             codes.add(call.args[0].value)
-    for call in _calls(ROOT / "chat" / "consumers.py"):
+    for call in _calls(ROOT / "chat" / "ws" / "consumer.py"):
         if _name(call) == "_error" and call.args and isinstance(call.args[0], ast.Constant):
             codes.add(call.args[0].value)
-    pending = list(errors.ChatError.__subclasses__())
+    pending = list(errors.DomainError.__subclasses__())
     while pending:
         cls = pending.pop()
         codes.add(cls.code)

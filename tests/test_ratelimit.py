@@ -11,10 +11,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat import presence, ratelimit
-from chat.errors import RateLimited
+from chat import ratelimit
 from chat.models import Message
 from chatproject.env import RateLimit
+from core import store
+from core.errors import RateLimited
 from tests.chat_support import SEND
 
 
@@ -41,7 +42,7 @@ class _Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     fake = _Clock()
-    monkeypatch.setattr(presence, "time", fake)
+    monkeypatch.setattr(store, "time", fake)
     return fake
 
 
@@ -109,14 +110,14 @@ def test_typing_is_forwarded_once_per_interval_per_conversation(settings: Any, c
     assert ratelimit.allow_typing(1, 100)
 
 
-class _DownStore(presence.MemoryStore):
+class _DownStore(store.MemoryStore):
     def add(self, key: str, member: str, ttl: float) -> int:
         raise ConnectionError("redis is down")
 
 
 def test_an_unreachable_store_fails_open(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.MESSAGE_RATE_LIMIT = RateLimit(1, 10)
-    monkeypatch.setattr(presence, "store", lambda: _DownStore())
+    monkeypatch.setattr(store, "shared", lambda: _DownStore())
     for _ in range(3):
         ratelimit.check_message_rate(12)
     assert ratelimit.allow_typing(12, 1)

@@ -1,4 +1,4 @@
-"""chatproject.rows.by_pk loads exactly what the ORM loads (PostgreSQL: its own statement)."""
+"""core.db.by_pk loads exactly what the ORM loads, with its own statement on every backend."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.forms.models import model_to_dict
 
 from accounts.models import User
 from chat.models import Conversation
-from chatproject import rows
+from core import db as rows
 from tests.chat_support import send
 
 

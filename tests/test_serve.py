@@ -137,7 +137,7 @@ def test_the_start_up_heap_is_frozen_out_of_full_collections() -> None:
     the start-up heap (Django, the apps: >100,000 objects) is frozen before serving."""
     import gc
 
-    from chat.management.commands.serve import freeze_startup_heap
+    from core.management.commands.serve import freeze_startup_heap
 
     try:
         frozen = freeze_startup_heap()

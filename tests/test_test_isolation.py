@@ -6,7 +6,7 @@ import os
 
 from django.conf import settings
 
-from chat import presence
+from core import store as shared
 
 
 def test_each_run_uses_its_own_redis_prefix_everywhere() -> None:
@@ -15,5 +15,5 @@ def test_each_run_uses_its_own_redis_prefix_everywhere() -> None:
     assert prefix == settings.CHANNEL_PREFIX
     for layer in settings.CHANNEL_LAYERS.values():
         assert layer.get("CONFIG", {}).get("prefix", prefix) == prefix
-    store = presence.store()
+    store = shared.shared()
     assert getattr(store, "_prefix", prefix) == prefix

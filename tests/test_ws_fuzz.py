@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from accounts.auth import tokens_for
 from accounts.models import User
 from chat.models import Conversation, Message
-from chat.protocol import CLIENT_EVENTS, ERROR_CODES, SERVER_EVENTS
+from chat.ws.protocol import CLIENT_EVENTS, ERROR_CODES, SERVER_EVENTS
 from chatproject.asgi import application
 from chatproject.env import RateLimit
 from tests.chat_support import send

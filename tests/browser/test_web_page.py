@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.test.utils import override_settings
 
-from chat.web import CONTENT_SECURITY_POLICY, StaticFilesMiddleware
+from chat.web.views import CONTENT_SECURITY_POLICY
+from core.middleware import StaticFilesMiddleware
 
 STATIC = Path(__file__).resolve().parents[2] / "chat" / "static" / "chat"
 TEMPLATE = Path(__file__).resolve().parents[2] / "chat" / "templates" / "chat" / "index.html"

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Count, Q
 
 from accounts.models import User
-from chat import presence
+from accounts.presence import online_among
 from chat.models import Conversation, Message
 
 MAX_TOP = 1000
@@ -29,7 +29,7 @@ def online_users() -> list[str]:
     ids = list(User.objects.filter(is_active=True).order_by("username").values_list("id", "username"))
     for start in range(0, len(ids), PRESENCE_BATCH):
         batch = ids[start : start + PRESENCE_BATCH]
-        live = presence.online_among(uid for uid, _ in batch)
+        live = online_among(uid for uid, _ in batch)
         online.extend(name for uid, name in batch if uid in live)
     return online
 

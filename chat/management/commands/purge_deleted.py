@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from chat import services
+from chat.services.moderation import purge_deleted_messages
 
 MAX_DAYS = 36_500
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         cutoff = timezone.now() - timedelta(days=options["older_than"])
         dry_run: bool = options["dry_run"]
-        purged = services.purge_deleted_messages(cutoff, dry_run=dry_run)
+        purged = purge_deleted_messages(deleted_before=cutoff, dry_run=dry_run)
         verb = "would purge" if dry_run else "purged"
         for conversation_id, message_ids in purged.items():
             ids = ", ".join(str(i) for i in message_ids[:20]) + (", ..." if len(message_ids) > 20 else "")

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
-from chat import services
+from chat.services.messages import send_message
 from chat.validation import SendRequest
 
 DEMO_PASSWORD = "chat-demo-2026"  # noqa: S105 - documented demo password
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 continue
             request = SendRequest(receiver_id=users[receiver].pk, content=content, client_message_id=_client_id(index))
             # The service returns the first message for a clientMessageId it has seen, storing nothing.
-            if services.send_message(users[sender], request, transport="seed").created:
+            if send_message(sender=users[sender], request=request).created:
                 sent += 1
         self.stdout.write(
             f"demo messages: {sent} created, {len(DEMO_MESSAGES) - sent - skipped} already there"

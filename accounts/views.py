@@ -1,0 +1,107 @@
+"""The /api/auth endpoints: register, token, token/refresh, me (the user directory is the chat's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from accounts import schemas, services
+from accounts.auth import tokens_for
+from accounts.models import User
+from accounts.presence import online_among
+from accounts.presenters import profile, user_summary
+from accounts.serializers import CredentialsSerializer, RefreshSerializer, RegisterSerializer
+from core.errors import Unauthenticated
+from core.openapi import failures
+from core.rest import envelope
+
+
+def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="register",
+        tags=["auth"],
+        summary="Create an account",
+        description="Django's password validators apply. Returns the new user and a token pair.",
+        request=RegisterSerializer,
+        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        user = services.register(**_validated(RegisterSerializer, request.data))
+        return envelope(
+            {"user": user_summary(user, online=()), **tokens_for(user)},
+            status_code=201,
+            message="Registered",
+        )
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="obtainToken",
+        tags=["auth"],
+        summary="Log in: username and password for a token pair",
+        request=CredentialsSerializer,
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(CredentialsSerializer, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            raise Unauthenticated("Invalid username or password, or the account is deactivated.")
+        return envelope(tokens_for(user))  # type: ignore[arg-type]
+
+
+class TokenRefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        operation_id="refreshToken",
+        tags=["auth"],
+        summary="Spend a refresh token for a new pair",
+        description="Refresh tokens rotate and are single use: the one sent is blacklisted.",
+        request=RefreshSerializer,
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(RefreshSerializer, request.data)
+        serializer = TokenRefreshSerializer(data=data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise Unauthenticated("The refresh token is invalid, expired or already used.") from exc
+        except User.DoesNotExist as exc:
+            raise Unauthenticated("The refresh token's user no longer exists.") from exc
+        return envelope(serializer.validated_data)
+
+
+class MeView(APIView):
+    @extend_schema(
+        operation_id="me",
+        tags=["auth"],
+        summary="The caller's own profile",
+        responses={200: schemas.ProfileEnvelope, **failures(401)},
+    )
+    def get(self, request: Request) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        return envelope(profile(user, online_among([user.pk])))

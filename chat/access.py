@@ -1,0 +1,44 @@
+"""Who may see what: a conversation or message is visible to its two participants only.
+
+Everyone else gets NotFound, exactly like an id that does not exist, so ids cannot be probed.
+Services and selectors both ask here; neither imports the other.
+"""
+
+from __future__ import annotations
+
+from accounts.models import User
+from chat.models import Conversation, Message
+from core.db import MAX_ID, by_pk
+from core.errors import NotFound
+
+
+def conversation_of_participant(user: User, conversation_id: int, *, lock: bool = False) -> Conversation:
+    """The conversation if `user` takes part in it (row-locked with `lock`); NotFound otherwise."""
+    if not 0 < conversation_id <= MAX_ID:
+        raise NotFound("No such conversation.")
+    if lock:
+        conversation = Conversation.objects.filter(pk=conversation_id).select_for_update().first()
+    else:
+        conversation = by_pk(Conversation, conversation_id)
+    if conversation is None or not conversation.has_participant(user.pk):
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def require_participant(user: User, conversation: Conversation) -> Conversation:
+    """The same rule for a conversation already loaded (a socket's joined room)."""
+    if not conversation.has_participant(user.pk):
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def message_of_participant(user: User, message_id: int) -> Message:
+    """A visible message of a conversation `user` takes part in; NotFound otherwise."""
+    message = (
+        Message.objects.select_related("conversation").filter(pk=message_id).first()
+        if 0 < message_id <= MAX_ID
+        else None
+    )
+    if message is None or not message.conversation.has_participant(user.pk):
+        raise NotFound("No such message.")
+    return message

@@ -1,0 +1,1 @@
+"""The /api/chat REST endpoints: thin views over chat.services and chat.selectors."""

@@ -1,0 +1,193 @@
+"""OpenAPI shapes of the /api/chat requests and responses (the dicts chat.rest.presenters builds).
+
+Request rules mirror chat.validation: the schema is exactly as strict as the server, so a
+client generator's checks and the server's agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import PolymorphicProxySerializer
+from rest_framework import serializers
+
+from accounts.schemas import UserSummarySerializer
+from chat.selectors.messages import MAX_SEARCH_LENGTH
+from chat.validation import MAX_CLIENT_ID_LENGTH, MAX_CONTENT_LENGTH, MAX_URL_LENGTH
+from core.db import MAX_ID
+from core.openapi import PageFields, enveloped
+
+# Whitespace as Python's str.isspace() (and so str.strip()) sees it, spelled out: a regex `\s`
+# means less in ECMAScript (no \x1c-\x1f, no \x85), which client generators and fuzzers use.
+_WS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Not blank (some character that is not whitespace) and no NUL anywhere.
+_NOT_BLANK = RegexValidator(rf"^[^\x00]*[^{_WS}\x00][^\x00]*$", "Must not be blank or contain NUL.")
+# http(s), a host part of printable ASCII without brackets (the server's urlsplit refuses
+# unbalanced or invalid [IPv6] hosts and some non-ASCII ones), then no whitespace or NUL.
+_HTTP_URL = RegexValidator(
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]+[^{_WS}\x00]*$",
+    "Must be an http or https URL.",
+)
+
+
+class SendRequestSerializer(serializers.Serializer[Any]):
+    """POST /api/chat/send. Other keys are ignored; the server sets ids, seq, times and flags."""
+
+    receiverId = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Another active user: yourself is a 400, nobody a 404."
+    )
+    content = serializers.CharField(
+        max_length=MAX_CONTENT_LENGTH,
+        trim_whitespace=False,
+        validators=[_NOT_BLANK],
+        help_text="Stored exactly as sent (never trimmed or HTML-escaped).",
+    )
+    attachmentUrl = serializers.CharField(
+        required=False, allow_null=True, max_length=MAX_URL_LENGTH, validators=[_HTTP_URL]
+    )
+    clientMessageId = serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=MAX_CLIENT_ID_LENGTH,
+        trim_whitespace=False,
+        help_text="Makes the send idempotent: a repeat returns the first message with 200.",
+    )
+    conversationId = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="When given, the conversation with receiverId (someone else's is a 404, another of yours a 400).",
+    )
+
+    class Meta:
+        ref_name = "Send"
+
+
+class MessageSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField(min_value=1, help_text="1, 2, 3, ... within the conversation, no gaps.")
+    sender_id = serializers.IntegerField()
+    receiver_id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    content = serializers.CharField(allow_blank=True)
+    attachment_url = serializers.CharField(allow_null=True)
+    is_read = serializers.BooleanField()
+    read_at = serializers.DateTimeField(allow_null=True)
+    client_message_id = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    sender = UserSummarySerializer()
+    receiver = UserSummarySerializer()
+
+    class Meta:
+        ref_name = "Message"
+
+
+class ConversationSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    participant_1_id = serializers.IntegerField(help_text="Always smaller than participant_2_id.")
+    participant_2_id = serializers.IntegerField()
+    last_message = serializers.CharField(allow_null=True, allow_blank=True, help_text="At most 255 characters.")
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    participant1 = UserSummarySerializer()
+    participant2 = UserSummarySerializer()
+    unread_count = serializers.IntegerField(min_value=0, help_text="The caller's unread messages in it.")
+
+    class Meta:
+        ref_name = "Conversation"
+
+
+class ConversationPageSerializer(PageFields):
+    conversations = ConversationSerializer(many=True)
+
+    class Meta:
+        ref_name = "ConversationPage"
+
+
+class MessagePageSerializer(PageFields):
+    """Page mode (`page`, `limit`)."""
+
+    messages = MessageSerializer(many=True)
+
+    class Meta:
+        ref_name = "MessagePage"
+
+
+class MessageCursorPageSerializer(serializers.Serializer[Any]):
+    """Cursor mode (`before` or `after`): `hasMore` instead of total/page/totalPages."""
+
+    messages = MessageSerializer(many=True)
+    limit = serializers.IntegerField(min_value=1, max_value=100)
+    hasMore = serializers.BooleanField(help_text="Whether more exist beyond these, in the direction read.")
+
+    class Meta:
+        ref_name = "MessageCursorPage"
+
+
+MessageList = PolymorphicProxySerializer(
+    component_name="MessageList",
+    serializers=[MessagePageSerializer, MessageCursorPageSerializer],
+    resource_type_field_name=None,
+)
+
+
+class UnreadConversationSerializer(serializers.Serializer[Any]):
+    conversation_id = serializers.IntegerField()
+    unread_count = serializers.IntegerField(min_value=1)
+    other_participant = UserSummarySerializer()
+    last_message = serializers.CharField(allow_null=True, allow_blank=True)
+    last_message_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "UnreadConversation"
+
+
+class UnreadSerializer(serializers.Serializer[Any]):
+    conversations = UnreadConversationSerializer(many=True)
+
+    class Meta:
+        ref_name = "Unread"
+
+
+class UnreadCountSerializer(serializers.Serializer[Any]):
+    unreadCount = serializers.IntegerField(min_value=0)
+
+    class Meta:
+        ref_name = "UnreadCount"
+
+
+class ReadResultSerializer(serializers.Serializer[Any]):
+    updated = serializers.IntegerField(min_value=0, help_text="How many messages were marked read.")
+
+    class Meta:
+        ref_name = "ReadResult"
+
+
+class DeletedSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "Deleted"
+
+
+class SearchQuery(serializers.Serializer[Any]):
+    q = serializers.CharField(
+        max_length=MAX_SEARCH_LENGTH,
+        validators=[_NOT_BLANK],
+        help_text="Case-insensitive substring; surrounding spaces are ignored.",
+    )
+
+
+MessageEnvelope = enveloped("MessageEnvelope", MessageSerializer(), message=True)
+ConversationPageEnvelope = enveloped("ConversationPageEnvelope", ConversationPageSerializer())
+MessageListEnvelope = enveloped("MessageListEnvelope", MessageList)
+ReadResultEnvelope = enveloped("ReadResultEnvelope", ReadResultSerializer())
+UnreadCountEnvelope = enveloped("UnreadCountEnvelope", UnreadCountSerializer())
+UnreadEnvelope = enveloped("UnreadEnvelope", UnreadSerializer())
+DeletedEnvelope = enveloped("DeletedEnvelope", DeletedSerializer(), message=True)

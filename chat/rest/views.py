@@ -1,0 +1,200 @@
+"""The /api/chat endpoints: each parses its input, makes one service or selector call, and wraps the envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.presenters import user_summary
+from accounts.schemas import UserPageEnvelope
+from accounts.selectors import active_users
+from accounts.serializers import UserSearchSerializer
+from chat import metrics
+from chat.rest import schemas
+from chat.rest.presenters import conversations_body, message_body, messages_body, online_for, other_participant
+from chat.selectors import conversations as conversation_reads
+from chat.selectors import messages as message_reads
+from chat.services import conversations, messages
+from chat.validation import parse_send
+from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
+from core.pagination import CursorPage, Page, PageRequest, cursor_request, page_body, page_request
+from core.rest import envelope
+
+
+def _caller(request: Request) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _message_page(result: Page | CursorPage, page: PageRequest) -> dict[str, Any]:
+    items = messages_body(result.items)
+    if isinstance(result, CursorPage):
+        return {"messages": items, "limit": page.limit, "hasMore": result.has_more}
+    return page_body("messages", items, result.total, page)
+
+
+class SendView(APIView):
+    @extend_schema(
+        operation_id="sendMessage",
+        tags=["chat"],
+        summary="Send a message",
+        description=(
+            "Stores the message (creating the pair's conversation on the first one) and then publishes "
+            "`new_message` to WebSocket clients. 201 with the new message; 200 with the first one when "
+            "`clientMessageId` repeats one this sender already used."
+        ),
+        request=schemas.SendRequestSerializer,
+        parameters=[RETRY_AFTER],
+        responses={
+            201: schemas.MessageEnvelope,
+            200: schemas.MessageEnvelope,
+            **failures(400, 401, 404, 413, 415, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        result = messages.send_message(sender=_caller(request), request=parse_send(request.data))
+        if result.created:
+            metrics.message_sent("rest")
+        message = result.message
+        body = message_body(message, online_for([message.sender, message.receiver]))
+        if result.created:
+            return envelope(body, status_code=201, message="Message sent")
+        return envelope(body, message="Message already sent")
+
+
+class ConversationsView(APIView):
+    @extend_schema(
+        operation_id="listConversations",
+        tags=["chat"],
+        summary="The caller's conversations, newest activity first",
+        parameters=[PageQuery],
+        responses={200: schemas.ConversationPageEnvelope, **failures(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        page = page_request(request.query_params, default_limit=20)
+        result = conversation_reads.conversations_for(_caller(request), page=page)
+        return envelope(page_body("conversations", conversations_body(result.items), result.total, page))
+
+
+class MessagesView(APIView):
+    @extend_schema(
+        operation_id="listMessages",
+        tags=["chat"],
+        summary="Messages of a conversation, oldest first",
+        description=(
+            "Page mode (`page`, `limit`, default 50) answers a MessagePage; cursor mode (`before` or "
+            "`after`, with `limit`) a MessageCursorPage. `before` with `after`, or a cursor with `page`, is a 400."
+        ),
+        parameters=[CursorQuery],
+        responses={200: schemas.MessageListEnvelope, **failures(400, 401, 404)},
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        page = page_request(request.query_params, default_limit=50)
+        cursor = cursor_request(request.query_params)
+        result = message_reads.messages_in(_caller(request), conversation_id, page=page, cursor=cursor)
+        return envelope(_message_page(result, page))
+
+
+class SearchView(APIView):
+    @extend_schema(
+        operation_id="searchMessages",
+        tags=["chat"],
+        summary="Case-insensitive substring search in a conversation, oldest first",
+        description="Paged or cursored like listMessages.",
+        parameters=[schemas.SearchQuery, CursorQuery],
+        responses={200: schemas.MessageListEnvelope, **failures(400, 401, 404)},
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        page = page_request(request.query_params, default_limit=50)
+        cursor = cursor_request(request.query_params)
+        term = request.query_params.get("q", "")
+        result = message_reads.search(_caller(request), conversation_id, term, page=page, cursor=cursor)
+        return envelope(_message_page(result, page))
+
+
+class ReadView(APIView):
+    @extend_schema(
+        operation_id="markRead",
+        tags=["chat"],
+        summary="Mark every message sent to the caller in the conversation as read",
+        request=None,
+        responses={200: schemas.ReadResultEnvelope, **failures(401, 404)},
+    )
+    def put(self, request: Request, conversation_id: int) -> Response:
+        result = conversations.mark_read(user=_caller(request), conversation_id=conversation_id)
+        return envelope({"updated": result.updated})
+
+
+class UnreadCountView(APIView):
+    @extend_schema(
+        operation_id="unreadCount",
+        tags=["chat"],
+        summary="How many messages sent to the caller are unread, over all conversations",
+        responses={200: schemas.UnreadCountEnvelope, **failures(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return envelope({"unreadCount": conversation_reads.unread_count(_caller(request))})
+
+
+class UnreadView(APIView):
+    @extend_schema(
+        operation_id="unreadConversations",
+        tags=["chat"],
+        summary="The caller's conversations with unread messages, and their counts",
+        responses={200: schemas.UnreadEnvelope, **failures(401)},
+    )
+    def get(self, request: Request) -> Response:
+        user = _caller(request)
+        rows = conversation_reads.unread_by_conversation(user)
+        others = [other_participant(row.conversation, user.pk) for row in rows]
+        online = online_for(others)
+        return envelope(
+            {
+                "conversations": [
+                    {
+                        "conversation_id": row.conversation.pk,
+                        "unread_count": row.unread_count,
+                        "other_participant": user_summary(other, online),
+                        "last_message": row.conversation.last_message,
+                        "last_message_at": row.conversation.last_message_at,
+                    }
+                    for row, other in zip(rows, others, strict=True)
+                ]
+            }
+        )
+
+
+class MessageView(APIView):
+    @extend_schema(
+        operation_id="deleteMessage",
+        tags=["chat"],
+        summary="Soft-delete a message (its sender only)",
+        responses={200: schemas.DeletedEnvelope, **failures(401, 403, 404)},
+    )
+    def delete(self, request: Request, message_id: int) -> Response:
+        message = messages.delete_message(user=_caller(request), message_id=message_id)
+        return envelope({"id": message.pk, "conversation_id": message.conversation_id}, message="Message deleted")
+
+
+class UserDirectoryView(APIView):
+    """Active users other than the caller, to start a chat with (served at /api/auth/users)."""
+
+    @extend_schema(
+        operation_id="listUsers",
+        tags=["auth"],
+        summary="Active users to start a chat with (not the caller), by username",
+        parameters=[PageQuery, UserSearchSerializer],
+        responses={200: UserPageEnvelope, **failures(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        page = page_request(request.query_params, default_limit=20)
+        search = UserSearchSerializer(data=request.query_params)
+        search.is_valid(raise_exception=True)
+        term = search.validated_data.get("search", "").strip()
+        result = active_users(excluding=_caller(request), search=term, page=page)
+        online = online_for(result.items)
+        return envelope(page_body("users", [user_summary(u, online) for u in result.items], result.total, page))

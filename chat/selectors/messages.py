@@ -1,0 +1,62 @@
+"""A conversation's history and search in it, by page or by cursor, oldest first."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from chat.access import conversation_of_participant
+from chat.models import Conversation, Message
+from core.errors import Invalid
+from core.pagination import Cursor, CursorPage, Page, PageRequest
+
+
+def _messages(conversation: Conversation) -> QuerySet[Message]:
+    return Message.objects.filter(conversation=conversation).select_related("sender", "receiver")
+
+
+def _paged(query: QuerySet[Message], page: PageRequest) -> Page:
+    total = query.count()
+    return Page(list(query.order_by("id")[page.offset : page.offset + page.limit]), total)
+
+
+def _cursored(query: QuerySet[Message], cursor: Cursor, limit: int) -> CursorPage:
+    """`limit` messages just older than `before` or just newer than `after`, oldest first."""
+    if cursor.before is not None:
+        rows = list(query.filter(id__lt=cursor.before).order_by("-id")[: limit + 1])
+        has_more = len(rows) > limit
+        return CursorPage(list(reversed(rows[:limit])), has_more)
+    rows = list(query.filter(id__gt=cursor.after).order_by("id")[: limit + 1])
+    return CursorPage(rows[:limit], len(rows) > limit)
+
+
+def messages_in(
+    user: User, conversation_id: int, *, page: PageRequest, cursor: Cursor | None = None
+) -> Page | CursorPage:
+    """History of a conversation, oldest first: by page, or by a before/after cursor."""
+    conversation = conversation_of_participant(user, conversation_id)
+    query = _messages(conversation)
+    if cursor is not None:
+        return _cursored(query, cursor, page.limit)
+    return _paged(query, page)
+
+
+MAX_SEARCH_LENGTH = 200
+
+
+def search(
+    user: User, conversation_id: int, term: str, *, page: PageRequest, cursor: Cursor | None = None
+) -> Page | CursorPage:
+    """Case-insensitive substring search; `%` and `_` match themselves (Django escapes them)."""
+    term = term.strip()
+    if not term:
+        raise Invalid.field("q", "A search term is required.")
+    if len(term) > MAX_SEARCH_LENGTH:
+        raise Invalid.field("q", f"Must be at most {MAX_SEARCH_LENGTH} characters.")
+    if "\x00" in term:  # PostgreSQL cannot take NUL in a string literal
+        raise Invalid.field("q", "Must not contain NUL characters.")
+    conversation = conversation_of_participant(user, conversation_id)
+    query = _messages(conversation).filter(content__icontains=term)
+    if cursor is not None:
+        return _cursored(query, cursor, page.limit)
+    return _paged(query, page)

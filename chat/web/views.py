@@ -1,0 +1,39 @@
+"""The browser chat client's page at `/`.
+
+The client itself is plain JavaScript modules in chat/static/chat/ that talk to the same REST
+API and WebSocket as any other client (served by core.middleware.StaticFilesMiddleware); this
+hands the browser the page, so the server holds no client state and needs no build step.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+# The page loads only its own files and talks only to its own origin (REST and the
+# same-origin WebSocket): even if a message ever reached the DOM as HTML, an injected
+# script, style or image from elsewhere would not run or load.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    """The single page; it needs no session because the client authenticates with JWTs itself."""
+    response = render(request, "chat/index.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-cache"
+    return response

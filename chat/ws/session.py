@@ -1,0 +1,209 @@
+"""One socket's session: who it is and until when, the rooms it sits in, and its timers.
+
+The consumer turns frames into calls; everything that lasts between frames lives here: the
+authenticated user and the token's expiry, the conversations checked for membership and the
+rooms joined, the heartbeat that keeps presence alive and re-adds the socket to its groups, and
+the deadlines that close the socket with 4401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections
+
+from accounts.auth import SocketIdentity
+from accounts.models import User
+from chat import events, presence
+from chat.access import conversation_of_participant
+from chat.models import Conversation
+from chat.services import sockets
+from core.errors import Unauthenticated
+
+logger = logging.getLogger("chat.socket")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNAVAILABLE = 1011  # the session cannot start: the channel layer (Redis) is unreachable
+
+
+def in_thread[R](func: Callable[..., R]) -> Callable[..., Awaitable[R]]:
+    """Run a blocking call in the worker pool, closing stale DB connections around it.
+
+    thread_sensitive=False lets frames of different sockets run in parallel on the pool instead
+    of queueing on one thread; Django's close_old_connections rather than channels.db's, which
+    Channels' test communicator patches to a no-op (every worker then kept its connection).
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> R:
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return SyncToAsync(wrapped, thread_sensitive=False)
+
+
+class Socket(Protocol):
+    """What the session needs of its consumer."""
+
+    channel_name: str
+    channel_layer: Any
+
+    def close_soon(self, code: int) -> None: ...
+
+
+class Session:
+    __slots__ = ("_beat", "_timers", "expires_at", "known", "rooms", "socket", "user")
+
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
+        self.user: User | None = None
+        self.expires_at: datetime | None = None
+        # Conversations this socket's user was found to take part in, and those it joined.
+        self.known: dict[int, Conversation] = {}
+        self.rooms: dict[int, Conversation] = {}
+        # Timers, not sleeping tasks: an idle socket holds a few hundred bytes instead of a task's
+        # ~1.5 KiB (docs/benchmarks.md, "idle sockets").
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._beat: asyncio.Task[None] | None = None
+
+    # --- Authentication ------------------------------------------------------------------
+
+    def await_authentication(self, timeout: float) -> None:
+        """A socket that connected without a token must authenticate within `timeout` seconds."""
+        self._timer("auth", timeout, self._auth_deadline)
+
+    def _auth_deadline(self) -> None:
+        if self.user is None:
+            self.socket.close_soon(CLOSE_UNAUTHENTICATED)
+
+    async def start(self, identity: SocketIdentity) -> bool:
+        """Join the personal room and come online; False when the channel layer is unreachable."""
+        try:
+            await self.socket.channel_layer.group_add(events.user_group(identity.user.pk), self.socket.channel_name)
+        except Exception:
+            # A session outside its personal room would hear nothing. This is the layer's first
+            # Redis call for a socket (its channel is made without Redis), so an unreachable Redis
+            # shows here: the client retries with backoff.
+            logger.warning("channel layer unavailable: closing the new socket", exc_info=True)
+            return False
+        self.user = identity.user
+        self.renew(identity)
+        await in_thread(sockets.socket_opened)(user=identity.user, channel_name=self.socket.channel_name)
+        self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
+        return True
+
+    def renew(self, identity: SocketIdentity) -> None:
+        """A fresh token for the same user: the socket now closes when this one expires."""
+        self.expires_at = identity.expires_at
+        delay = (identity.expires_at - datetime.now(UTC)).total_seconds()
+        self._timer("expiry", delay, lambda: self.socket.close_soon(CLOSE_UNAUTHENTICATED))
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise Unauthenticated("Authenticate first: send the authenticate event with a token.")
+        return self.user
+
+    # --- Conversations -------------------------------------------------------------------
+
+    async def conversation(self, conversation_id: int) -> Conversation:
+        """The conversation if this user takes part in it: asked once per socket, then remembered."""
+        known = self.known.get(conversation_id)
+        if known is None:
+            known = await in_thread(conversation_of_participant)(self.require_user(), conversation_id)
+            self.known[conversation_id] = known
+        return known
+
+    async def join(self, conversation_id: int) -> None:
+        if conversation_id in self.rooms:
+            return
+        conversation = await in_thread(sockets.join_room)(
+            user=self.require_user(), conversation_id=conversation_id, channel_name=self.socket.channel_name
+        )
+        self.known[conversation_id] = self.rooms[conversation_id] = conversation
+        await self.socket.channel_layer.group_add(events.conversation_group(conversation_id), self.socket.channel_name)
+
+    async def leave(self, conversation_id: int) -> None:
+        conversation = self.rooms.pop(conversation_id, None)
+        if conversation is None:
+            await self.conversation(conversation_id)  # not joined: only answers whether it exists
+            return
+        await self.socket.channel_layer.group_discard(
+            events.conversation_group(conversation_id), self.socket.channel_name
+        )
+        await in_thread(sockets.leave_room)(
+            user=self.require_user(), conversation=conversation, channel_name=self.socket.channel_name
+        )
+
+    # --- Lifetime ------------------------------------------------------------------------
+
+    def _timer(self, name: str, delay: float, callback: Callable[[], None]) -> None:
+        """(Re)arm the timer `name`; `stop` cancels them all."""
+        previous = self._timers.pop(name, None)
+        if previous is not None:
+            previous.cancel()
+        self._timers[name] = asyncio.get_running_loop().call_later(max(0.0, delay), callback)
+
+    def _heartbeat_due(self) -> None:
+        if self.user is not None and (self._beat is None or self._beat.done()):
+            self._beat = asyncio.ensure_future(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        """Keep presence and room entries alive while the socket is open (they lapse otherwise)."""
+        user = self.user
+        if user is None:
+            return
+        try:
+            await in_thread(sockets.socket_beat)(
+                user=user, channel_name=self.socket.channel_name, conversation_ids=sorted(self.rooms)
+            )
+        except Exception:
+            logger.warning("presence heartbeat failed", exc_info=True)
+        await self._refresh_groups()
+        if self.user is not None:
+            self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
+
+    async def _refresh_groups(self) -> None:
+        """Re-add the socket to its groups: a layer with a group expiry (the in-memory layer's is
+        one day) would otherwise stop delivering to a long-lived socket without a word."""
+        if self.user is None:
+            return
+        targets: list[tuple[str, int | None]] = [(events.user_group(self.user.pk), None)]
+        targets += [(events.conversation_group(c), c) for c in sorted(self.rooms)]
+        for group, conversation_id in targets:
+            # Checked right before each add (no await between), so a room left meanwhile stays left.
+            if self.user is None or (conversation_id is not None and conversation_id not in self.rooms):
+                continue
+            try:
+                await self.socket.channel_layer.group_add(group, self.socket.channel_name)
+            except Exception:
+                logger.warning("channel layer group refresh failed", exc_info=True)
+                return
+
+    async def stop(self) -> None:
+        """The socket closed: cancel the timers, leave the groups, go offline if it was the last."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._beat is not None:
+            self._beat.cancel()
+        user, self.user = self.user, None
+        if user is None:
+            return
+        layer, channel = self.socket.channel_layer, self.socket.channel_name
+        try:
+            await layer.group_discard(events.user_group(user.pk), channel)
+            for conversation_id in self.rooms:
+                await layer.group_discard(events.conversation_group(conversation_id), channel)
+        except Exception:
+            logger.warning("leaving the channel layer's groups failed", exc_info=True)
+        try:
+            await in_thread(sockets.socket_closed)(user=user, channel_name=channel, conversation_ids=sorted(self.rooms))
+        except Exception:
+            logger.exception("presence update on disconnect failed", extra={"user_id": user.pk})

@@ -1,0 +1,63 @@
+"""One row by primary key without the ORM's query building, for the lookups every request makes.
+
+Every authenticated request and socket connect loads its user, and every socket join, history
+page and mark-read loads its conversation; building the ORM query cost several times the query
+itself (docs/benchmarks.md, "row loader"). The statement is built once per model, and each
+column goes through the same converters the ORM applies, so every backend gets the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from django.db import connection, models
+
+# The largest id a bigint primary key holds; ids beyond it are "no such thing", never a query.
+MAX_ID = 2**63 - 1
+
+_Converter = Callable[[Any, Any, Any], Any]
+# Per column index, the backend's and the field's converters, each with the column they take.
+_Converters = list[tuple[int, list[tuple[_Converter, Any]]]]
+
+
+@cache
+def _select(model: type[models.Model], vendor: str) -> tuple[str, list[str], _Converters]:
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    pk = quote(str(model._meta.pk.column))  # type: ignore[union-attr]
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {pk} = %s"  # noqa: S608 - names from the model
+    converters: _Converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((index, [(c, column) for c in found]))
+    return sql, [f.attname for f in fields], converters
+
+
+def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
+    """The row of `model` with this primary key, or None (also for an id that cannot be one)."""
+    if isinstance(pk, bool) or not isinstance(pk, int | str):
+        return None
+    try:
+        key = int(pk)
+    except ValueError:
+        return None
+    if not 0 < key <= MAX_ID:
+        return None
+    sql, attnames, converters = _select(model, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        values = list(row)
+        for index, chain in converters:
+            for convert, column in chain:
+                values[index] = convert(values[index], column, connection)
+        row = tuple(values)
+    return model.from_db(connection.alias, attnames, row)

@@ -1,0 +1,139 @@
+"""`manage.py serve`: apply DB_SYNC / DB_SEED, then run daphne on PORT, shutting down gracefully.
+
+On SIGTERM or SIGINT daphne's reactor runs its "before shutdown" triggers, where daphne itself
+cancels every application at once: sockets would drop without a close frame (clients see 1006)
+and consumers would never run `disconnect`, leaving presence to lapse by TTL. GracefulServer
+first stops listening, sends every open socket a close frame with 1001 (going away), and waits
+(at most SHUTDOWN_GRACE_SECONDS) for the closing handshakes and the consumers' `disconnect`
+before daphne cancels what is left.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+logger = logging.getLogger("chat.serve")
+
+CLOSE_GOING_AWAY = 1001
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def graceful_server_class() -> type:
+    """Daphne's Server with a graceful WebSocket shutdown and 1009 for over-limit frames.
+
+    Imported late: daphne.server installs Twisted's asyncio reactor.
+    """
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import defer, reactor, task
+
+    from core.daphne_tuning import lazy_connection_logging
+
+    class GracefulServer(Server):  # type: ignore[misc]
+        def listen_success(self, port: Any) -> None:
+            # Called synchronously while the listeners start, before any connection is accepted;
+            # protocols copy the factory's options when their connection opens. Autobahn's default
+            # (failByDrop) drops the TCP connection on a frame over the size limit, so the client
+            # would see 1006 (abnormal closure) instead of the 1009 the contract promises.
+            self.ws_factory.setProtocolOptions(failByDrop=False)
+            lazy_connection_logging()  # cheaper connects (docs/benchmarks.md)
+            self.__dict__.setdefault("ports", []).append(port)
+            super().listen_success(port)
+
+        def kill_all_applications(self) -> Any:
+            closing = defer.ensureDeferred(self.close_websockets())
+            closing.addErrback(lambda failure: logger.error("graceful shutdown failed: %s", failure.getErrorMessage()))
+            closing.addBoth(lambda _: super(GracefulServer, self).kill_all_applications())
+            return closing
+
+        def _open_sockets(self) -> list[Any]:
+            return [
+                protocol
+                for protocol in self.connections
+                if isinstance(protocol, WebSocketProtocol) and protocol.state == WebSocketProtocol.STATE_OPEN
+            ]
+
+        def _still_closing(self, protocol: Any) -> bool:
+            details = self.connections.get(protocol)
+            if details is None:
+                return False
+            application = details.get("application_instance")
+            return protocol.state != WebSocketProtocol.STATE_CLOSED or (
+                application is not None and not application.done()
+            )
+
+        async def close_websockets(self) -> None:
+            for port in self.__dict__.get("ports", []):
+                port.stopListening()
+            sockets = self._open_sockets()
+            logger.info("shutting down: closing %d sockets with %d", len(sockets), CLOSE_GOING_AWAY)
+            for protocol in sockets:
+                # Autobahn's public sendClose refuses the 1000-2999 range to applications; 1001 is
+                # exactly the code the RFC gives a server that is going away, so send the frame itself.
+                try:
+                    protocol.sendCloseFrame(code=CLOSE_GOING_AWAY, reasonUtf8=b"server shutting down")
+                except Exception:
+                    logger.warning("could not close a socket gracefully", exc_info=True)
+            deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+            while any(self._still_closing(p) for p in sockets) and time.monotonic() < deadline:
+                await task.deferLater(reactor, 0.05, lambda: None)
+
+    return GracefulServer
+
+
+def freeze_startup_heap() -> int:
+    """Move everything alive after start-up out of the garbage collector's sight (the gc.freeze()
+    recipe for servers), so a full collection does not pause every socket of the process to scan
+    objects that live for ever (docs/benchmarks.md, "frozen heap"); returns how many."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve HTTP and WebSocket with daphne on PORT (default 3010). With DB_SYNC=true it first "
+        "applies migrations; with DB_SEED=true it loads the demo users and chats (idempotent). "
+        "On SIGTERM/SIGINT open sockets are closed with 1001 (going away) before the process exits."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+        parser.add_argument("--port", type=int, default=None, help="port (default: PORT, else 3010)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server_class = graceful_server_class()  # first: daphne must install Twisted's asyncio reactor
+        if settings.DB_SYNC:
+            call_command("migrate", interactive=False, verbosity=1)
+        if settings.DB_SEED:
+            call_command("seed_demo")
+        from channels.routing import get_default_application
+        from daphne.endpoints import build_endpoint_description_strings
+
+        from core.logging import AccessLog
+
+        application = get_default_application()
+
+        frozen = freeze_startup_heap()
+        logger.info("start-up heap frozen: %d objects the collector will not scan", frozen)
+        port = options["port"] or settings.PORT
+        self.stdout.write(f"Serving on http://{options['host']}:{port} (ws path /ws/chat/)")
+        self.stdout.flush()
+        server_class(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=options["host"], port=port),
+            action_logger=AccessLog(),
+            # Frames over 64 KiB are refused by the server itself with close code 1009.
+            websocket_max_message_size=settings.WS_MAX_FRAME_BYTES,
+            websocket_max_frame_size=settings.WS_MAX_FRAME_BYTES,
+            websocket_connect_timeout=5,
+            websocket_handshake_timeout=5,
+            application_close_timeout=5,
+        ).run()

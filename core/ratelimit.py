@@ -1,0 +1,50 @@
+"""Sliding-window limits in the shared store, so they hold across every server process.
+
+Each event is a member that expires after the window: the live count is the number of events
+in the last window, on every process at once. When the store cannot be reached the limits fail
+open (a message is worth more than the limit), and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from core import store
+from core.errors import RateLimited
+from core.store import STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def _store_error(exc: Exception, what: str) -> None:
+    log.warning("rate limit store unreachable; %s not limited", what, extra={"error": type(exc).__name__})
+
+
+def take(key: str, *, count: int, seconds: int, what: str = "event") -> None:
+    """Count one event against `count` per `seconds` under `key`, or raise RateLimited.
+
+    A refused event does not count against the next window.
+    """
+    member = uuid.uuid4().hex
+    try:
+        if store.shared().add(key, member, float(seconds)) <= count:
+            return
+        store.shared().remove(key, member)
+    except STORE_ERRORS as exc:
+        _store_error(exc, what)
+        return
+    raise RateLimited(seconds)
+
+
+def first_in(key: str, *, seconds: float, what: str = "event") -> bool:
+    """Whether this is the first event under `key` in the last `seconds` (a throttle)."""
+    member = uuid.uuid4().hex
+    try:
+        if store.shared().add(key, member, seconds) == 1:
+            return True
+        store.shared().remove(key, member)
+    except STORE_ERRORS as exc:
+        _store_error(exc, what)
+        return True
+    return False

@@ -1,0 +1,196 @@
+"""The shared store of expiring members, in Redis with REDIS_URL and in process memory without.
+
+A key holds members that each expire at their own time (a sorted set scored by expiry in Redis):
+presence (one member per open socket, refreshed by a heartbeat, so a process that dies without
+cleaning up lets its entries lapse) and sliding-window rate limits (one member per event) are
+both this one shape, on every process at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+# What a store call raises when its backend is unreachable; callers decide to fail open.
+STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+
+# A Redis that hangs must not hang a send: a store call gives up after this long.
+STORE_TIMEOUT_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
+
+
+def lossy[T](default: Callable[[], T]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """When the store is unreachable, log and answer `default()`: presence and limits are lossy
+    by design (a committed send's ack, a socket's join or heartbeat, the `is_online` flags of a
+    REST response must not fail because Redis is away)."""
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def wrapper(*args: object, **kwargs: object) -> T:
+            try:
+                return func(*args, **kwargs)
+            except STORE_ERRORS as exc:
+                log.warning("shared store unreachable; %s skipped", func.__name__, extra={"error": type(exc).__name__})
+                return default()
+
+        return wrapper
+
+    return decorate
+
+
+class Store(Protocol):
+    def add(self, key: str, member: str, ttl: float) -> int:
+        """Add or refresh `member`; return how many live members the key then has."""
+
+    def remove(self, key: str, member: str) -> int:
+        """Remove `member`; return how many live members are left."""
+
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        """`add` for each (key, member), in one round trip where the store has them."""
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        """`remove` for each (key, member), in one round trip where the store has them."""
+
+    def live_counts(self, keys: list[str]) -> list[int]: ...
+
+    def clear(self) -> None: ...
+
+
+class MemoryStore:
+    """One process only: the embedded default and the unit tests without Redis."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str, now: float) -> dict[str, float]:
+        members = self._data.setdefault(key, {})
+        for member in [m for m, expiry in members.items() if expiry <= now]:
+            del members[member]
+        return members
+
+    def add(self, key: str, member: str, ttl: float) -> int:
+        now = time.time()
+        with self._lock:
+            members = self._live(key, now)
+            members[member] = now + ttl
+            return len(members)
+
+    def remove(self, key: str, member: str) -> int:
+        now = time.time()
+        with self._lock:
+            members = self._live(key, now)
+            members.pop(member, None)
+            count = len(members)
+            if not count:
+                self._data.pop(key, None)
+            return count
+
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        for key, member in pairs:
+            self.add(key, member, ttl)
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        return [self.remove(key, member) for key, member in pairs]
+
+    def live_counts(self, keys: list[str]) -> list[int]:
+        now = time.time()
+        with self._lock:
+            return [len(self._live(key, now)) if key in self._data else 0 for key in keys]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+# Add/remove and count in one round trip, atomically, so two processes racing on a
+# user's first and last socket agree on who came online and who went offline.
+_ADD = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])
+"""
+_REMOVE = """
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(
+            url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            socket_timeout=STORE_TIMEOUT_SECONDS,
+            socket_connect_timeout=STORE_TIMEOUT_SECONDS,
+        )
+        self._prefix = prefix
+        self.url = url
+        self._add = self._redis.register_script(_ADD)
+        self._remove = self._redis.register_script(_REMOVE)
+
+    def key(self, key: str) -> str:
+        """The Redis key behind `key` (for scripts that read it)."""
+        return f"{self._prefix}:{key}"
+
+    def add(self, key: str, member: str, ttl: float) -> int:
+        now = time.time()
+        return int(self._add(keys=[self.key(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000]))
+
+    def remove(self, key: str, member: str) -> int:
+        return int(self._remove(keys=[self.key(key)], args=[time.time(), member]))
+
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for key, member in pairs:
+            self._add(keys=[self.key(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000], client=pipe)
+        pipe.execute()
+
+    def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for key, member in pairs:
+            self._remove(keys=[self.key(key)], args=[now, member], client=pipe)
+        return [int(n) for n in pipe.execute()]
+
+    def live_counts(self, keys: list[str]) -> list[int]:
+        if not keys:
+            return []
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.zcount(self.key(key), f"({now}", "+inf")
+        return [int(n) for n in pipe.execute()]
+
+    def clear(self) -> None:
+        keys = list(self._redis.scan_iter(match=self.key("*"), count=1000))
+        if keys:
+            self._redis.delete(*keys)
+
+
+@cache
+def shared() -> Store:
+    """The process's store: Redis with REDIS_URL, else process memory."""
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL, settings.CHANNEL_PREFIX)
+    return MemoryStore()
+
+
+def redis_url() -> str | None:
+    """The Redis server the store lives in, or None when it is kept in process memory."""
+    s = shared()
+    return s.url if isinstance(s, RedisStore) else None
