@@ -1,5 +1,10 @@
 """`manage.py serve`: apply DB_SYNC / DB_SEED, then run daphne on PORT, shutting down gracefully.
 
+Several processes may start at the same moment against one fresh PostgreSQL database (`docker
+compose up`, a rolling deploy): Django's `migrate` is not safe to run concurrently (the second
+process failed creating `django_migrations`), so the start-up database work runs under a
+PostgreSQL advisory lock and the others wait for it, then find nothing to do.
+
 On SIGTERM or SIGINT daphne's reactor runs its "before shutdown" triggers, where daphne itself
 cancels every application at once: sockets would drop without a close frame (clients see 1006)
 and consumers would never run `disconnect`, leaving presence to lapse by TTL. GracefulServer
@@ -13,6 +18,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +30,9 @@ logger = logging.getLogger("chat.serve")
 
 CLOSE_GOING_AWAY = 1001
 SHUTDOWN_GRACE_SECONDS = 5.0
+# pg_advisory_lock key of the start-up database work ("chatmigr" in ASCII); advisory locks are
+# per database, so deployments sharing one PostgreSQL server never wait for each other.
+STARTUP_LOCK_KEY = 0x636861746D696772
 
 
 def graceful_server_class() -> type:
@@ -102,6 +112,32 @@ def freeze_startup_heap() -> int:
     return gc.get_freeze_count()
 
 
+@contextmanager
+def startup_lock() -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock STARTUP_LOCK_KEY (waiting for it) for the block.
+
+    The lock is taken on a connection of its own, outside Django's pool, so it lives exactly as long
+    as this block, or this process if it dies first. SQLite needs none: the embedded database is
+    for one process (its in-memory channel layer could not be shared by a second one anyway).
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as conn:
+        taken = conn.execute("SELECT pg_try_advisory_lock(%s)", (STARTUP_LOCK_KEY,)).fetchone()
+        if not (taken and taken[0]):
+            logger.info("another process is migrating the database; waiting for it")
+            conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_KEY,))
+
+
 class Command(BaseCommand):
     help = (
         "Serve HTTP and WebSocket with daphne on PORT (default 3010). With DB_SYNC=true it first "
@@ -115,10 +151,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         server_class = graceful_server_class()  # first: daphne must install Twisted's asyncio reactor
-        if settings.DB_SYNC:
-            call_command("migrate", interactive=False, verbosity=1)
-        if settings.DB_SEED:
-            call_command("seed_demo")
+        if settings.DB_SYNC or settings.DB_SEED:
+            with startup_lock():  # seed_demo is idempotent, but not against itself running twice at once
+                if settings.DB_SYNC:
+                    call_command("migrate", interactive=False, verbosity=1)
+                if settings.DB_SEED:
+                    call_command("seed_demo")
         from daphne.endpoints import build_endpoint_description_strings
 
         from chatproject.asgi import application

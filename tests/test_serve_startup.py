@@ -1,0 +1,148 @@
+"""How a real `manage.py serve` starts: migrations taken by one process at a time, the address it
+binds by default, a port already in use, and what it prints once it is listening."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import _postgres_database
+from tests.faultkit import PrivatePostgres, tools_missing
+from tests.loopback import free_port, http_json
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 90.0  # two processes migrating a fresh database one after the other, on a busy machine
+SECRET = "serve-startup-secret-" + "x" * 40
+
+
+def serve_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DB_SYNC": "false",
+        "DB_SEED": "false",
+        "DEBUG": "false",
+        "JWT_SECRET": SECRET,
+        "MESSAGE_RATE_LIMIT": "off",
+        "CHANNEL_PREFIX": f"startup-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    for name in ("DJANGO_SETTINGS_MODULE", "REDIS_URL"):
+        env.pop(name, None)
+    return env
+
+
+@dataclass
+class Serve:
+    """One `manage.py serve` process with its stdout and stderr in files of their own."""
+
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @classmethod
+    def launch(cls, workdir: Path, name: str, env: dict[str, str], *args: str) -> Serve:
+        stdout_path, stderr_path = workdir / f"{name}.out", workdir / f"{name}.err"
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "serve", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        return cls(process, stdout_path, stderr_path)
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def output(self) -> str:
+        return f"exit {self.process.poll()}\n--- stdout\n{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-4000:]}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@contextmanager
+def fresh_postgres(workdir: Path) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database: on DATABASE_URL's server, else a private cluster."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        with _postgres_database(url) as database_url:
+            yield database_url
+        return
+    if reason := tools_missing():
+        pytest.skip(f"needs PostgreSQL: DATABASE_URL is not PostgreSQL and {reason}")
+    postgres = PrivatePostgres(workdir)
+    try:
+        postgres.init()
+        postgres.start()
+        postgres.create_database()
+        yield postgres.url
+    finally:
+        postgres.stop()
+
+
+def ready(port: int) -> bool:
+    try:
+        return http_json(port, "GET", "/readyz", timeout=2)[0] == 200
+    except OSError:
+        return False
+
+
+# --- Item: two processes with DB_SYNC on a fresh database ------------------------------------
+
+
+def test_two_processes_migrating_a_fresh_database_at_once_both_come_up(tmp_path: Path) -> None:
+    """`docker compose up` starts both web processes at the same moment with DB_SYNC=true; before the
+    migration lock the second crashed (MigrationSchemaMissing, duplicate pg_type entries)."""
+    with fresh_postgres(tmp_path) as database_url:
+        env = serve_env(database_url, DB_SYNC="true")
+        ports = [free_port(), free_port()]
+        servers = [
+            Serve.launch(tmp_path, f"web{index}", env, "--host", "127.0.0.1", "--port", str(port))
+            for index, port in enumerate(ports)
+        ]
+        try:
+
+            def both_ready() -> bool:
+                for server in servers:
+                    assert server.process.poll() is None, server.output()
+                return all(ready(port) for port in ports)
+
+            deadline = time.monotonic() + START_TIMEOUT
+            while not both_ready():
+                assert time.monotonic() < deadline, "\n".join(s.output() for s in servers)
+                time.sleep(0.2)
+            # One of them applied the migrations; the other waited for it and found nothing to do.
+            outputs = [server.stdout for server in servers]
+            assert sum("Applying accounts.0001_initial... OK" in out for out in outputs) == 1, outputs
+            assert sum("No migrations to apply." in out for out in outputs) == 1, outputs
+        finally:
+            for server in servers:
+                server.stop()
