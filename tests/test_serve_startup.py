@@ -3,7 +3,9 @@ binds by default, a port already in use, and what it prints once it is listening
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -146,3 +148,55 @@ def test_two_processes_migrating_a_fresh_database_at_once_both_come_up(tmp_path:
         finally:
             for server in servers:
                 server.stop()
+
+
+# --- Item: the default bind address ---------------------------------------------------------
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets LISTENing on `port`, from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                local, state = row.split()[1], row.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    raw = bytes.fromhex(address)
+                    # The kernel prints each 32-bit word in host (little-endian) order.
+                    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                    found.add(str(ipaddress.ip_address(words)))
+    return found
+
+
+def non_loopback_address() -> str | None:
+    """This machine's address on its default route, if it has one (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def test_serve_binds_loopback_only_by_default(tmp_path: Path) -> None:
+    """`make run` used to listen on 0.0.0.0, reachable by anyone on the network."""
+    port = free_port()
+    env = serve_env(f"sqlite:///{tmp_path / 'bind.sqlite3'}", DB_SYNC="true")
+    server = Serve.launch(tmp_path, "bind", env, "--port", str(port))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready(port):
+            assert server.process.poll() is None, server.output()
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        assert listening_addresses(port) == {"127.0.0.1"}
+        if (outside := non_loopback_address()) is not None:
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                assert probe.connect_ex((outside, port)) != 0, f"reachable on {outside}:{port}"
+        assert f"Serving on http://127.0.0.1:{port}" in server.stdout
+    finally:
+        server.stop()

@@ -146,7 +146,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="address to bind (default 127.0.0.1: this machine only; the Docker image passes 0.0.0.0)",
+        )
         parser.add_argument("--port", type=int, default=None, help="port (default: PORT, else 3010)")
 
     def handle(self, *args: Any, **options: Any) -> None:
