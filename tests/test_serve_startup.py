@@ -200,3 +200,26 @@ def test_serve_binds_loopback_only_by_default(tmp_path: Path) -> None:
         assert f"Serving on http://127.0.0.1:{port}" in server.stdout
     finally:
         server.stop()
+
+
+# --- Item: a port already in use ------------------------------------------------------------
+
+
+def test_a_port_in_use_fails_with_one_line_naming_it_and_a_non_zero_status(tmp_path: Path) -> None:
+    """It used to print `Serving on ...`, log `CRITICAL Listen failure` and exit 0 (so did `make run`)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = serve_env(f"sqlite:///{tmp_path / 'busy.sqlite3'}", DB_SYNC="true")
+        server = Serve.launch(tmp_path, "busy", env, "--host", "127.0.0.1", "--port", str(port))
+        try:
+            server.process.wait(timeout=START_TIMEOUT)
+        finally:
+            server.stop()
+    assert server.process.returncode != 0, server.output()
+    lines = server.stderr.strip().splitlines()
+    assert len(lines) == 1, server.output()
+    assert f"127.0.0.1:{port}" in lines[0] and "already in use" in lines[0], lines
+    assert "Traceback" not in server.stderr
+    assert "Serving on" not in server.stdout

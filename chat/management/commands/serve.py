@@ -18,13 +18,13 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 logger = logging.getLogger("chat.serve")
 
@@ -47,6 +47,17 @@ def graceful_server_class() -> type:
     from chatproject.daphne_tuning import lazy_connection_logging
 
     class GracefulServer(Server):  # type: ignore[misc]
+        # Set by the command: called once the listener is up (so "Serving on" is never printed for a
+        # port that could not be bound), and the reason the listener failed, if it did.
+        on_listening: Callable[[], None] | None = None
+        listen_failure: BaseException | None = None
+
+        def listen_error(self, failure: Any) -> None:
+            # daphne logs CRITICAL and stops, and `run` then returns as if all went well (exit 0);
+            # the command reports the failure itself, in one line, and exits non-zero.
+            self.listen_failure = failure.value
+            self.stop()
+
         def listen_success(self, port: Any) -> None:
             # Called synchronously while the listeners start, before any connection is accepted;
             # protocols copy the factory's options when their connection opens. Autobahn's default
@@ -56,6 +67,8 @@ def graceful_server_class() -> type:
             lazy_connection_logging()  # cheaper connects (docs/benchmarks.md)
             self.__dict__.setdefault("ports", []).append(port)
             super().listen_success(port)
+            if self.on_listening is not None:
+                self.on_listening()
 
         def kill_all_applications(self) -> Any:
             closing = defer.ensureDeferred(self.close_websockets())
@@ -138,6 +151,14 @@ def startup_lock() -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_KEY,))
 
 
+def listen_failure_message(host: str, port: int, error: BaseException) -> str:
+    """One line for a listener that could not start, e.g. a port already in use."""
+    reason = getattr(error, "socketError", None) or error  # Twisted's CannotListenError wraps the OSError
+    text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+    hint = " (is another server running there? choose another port with PORT or --port)"
+    return f"cannot listen on {host}:{port}: {text.lower()}" + (hint if "in use" in text.lower() else "")
+
+
 class Command(BaseCommand):
     help = (
         "Serve HTTP and WebSocket with daphne on PORT (default 3010). With DB_SYNC=true it first "
@@ -168,12 +189,10 @@ class Command(BaseCommand):
 
         frozen = freeze_startup_heap()
         logger.info("start-up heap frozen: %d objects the collector will not scan", frozen)
-        port = options["port"] or settings.PORT
-        self.stdout.write(f"Serving on http://{options['host']}:{port} (ws path /ws/chat/)")
-        self.stdout.flush()
-        server_class(
+        host, port = options["host"], options["port"] or settings.PORT
+        server = server_class(
             application=application,
-            endpoints=build_endpoint_description_strings(host=options["host"], port=port),
+            endpoints=build_endpoint_description_strings(host=host, port=port),
             action_logger=AccessLog(),
             # Frames over 64 KiB are refused by the server itself with close code 1009.
             websocket_max_message_size=settings.WS_MAX_FRAME_BYTES,
@@ -181,4 +200,12 @@ class Command(BaseCommand):
             websocket_connect_timeout=5,
             websocket_handshake_timeout=5,
             application_close_timeout=5,
-        ).run()
+        )
+        server.on_listening = lambda: self.announce(host, port)
+        server.run()
+        if server.listen_failure is not None:
+            raise CommandError(listen_failure_message(host, port, server.listen_failure))
+
+    def announce(self, host: str, port: int) -> None:
+        self.stdout.write(f"Serving on http://{host}:{port} (ws path /ws/chat/)")
+        self.stdout.flush()
