@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -223,3 +224,49 @@ def test_a_port_in_use_fails_with_one_line_naming_it_and_a_non_zero_status(tmp_p
     assert f"127.0.0.1:{port}" in lines[0] and "already in use" in lines[0], lines
     assert "Traceback" not in server.stderr
     assert "Serving on" not in server.stdout
+
+
+# --- Item: what `make run` prints once it is up ---------------------------------------------
+
+
+def test_a_debug_start_prints_its_links_and_the_demo_logins_once_listening(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(f"sqlite:///{tmp_path / 'banner.sqlite3'}", DEBUG="true", DB_SYNC="true", DB_SEED="true")
+    server = Serve.launch(tmp_path, "banner", env, "--port", str(port))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "demo logins" not in server.stdout:
+            assert server.process.poll() is None, server.output()
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        lines = server.stdout[server.stdout.index("Serving on") :].splitlines()
+        links = {line.split()[0]: line.split()[-1] for line in lines[1:3]}
+        assert links == {"web": f"http://127.0.0.1:{port}/", "API": f"http://127.0.0.1:{port}/api/docs/"}, lines
+        assert lines[3].split()[1] == f"http://127.0.0.1:{port}/admin/", lines
+        # Every printed link answers, and the printed logins log in.
+        for url in (links["web"], links["API"], lines[3].split()[1]):
+            # The links were compared with loopback http URLs above; the admin redirects to its login.
+            with urllib.request.urlopen(url, timeout=10) as page:  # noqa: S310
+                assert page.status == 200 and b"<html" in page.read().lower(), url
+        names, password = lines[4].removeprefix("  demo logins  ").removesuffix(")").split(" (password ")
+        for username in names.split(", "):
+            status, body = http_json(port, "POST", "/api/auth/token", {"username": username, "password": password})
+            assert status == 200, (username, body)
+    finally:
+        server.stop()
+
+
+def test_a_production_start_prints_no_links_and_no_logins(tmp_path: Path) -> None:
+    port = free_port()
+    env = serve_env(f"sqlite:///{tmp_path / 'quiet.sqlite3'}", DB_SYNC="true", DB_SEED="true")
+    server = Serve.launch(tmp_path, "quiet", env, "--host", "127.0.0.1", "--port", str(port))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready(port):
+            assert server.process.poll() is None, server.output()
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        tail = server.stdout[server.stdout.index("Serving on") :]
+        assert tail.strip().splitlines() == [f"Serving on http://127.0.0.1:{port} (ws path /ws/chat/)"]
+    finally:
+        server.stop()

@@ -151,6 +151,13 @@ def startup_lock() -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_KEY,))
 
 
+def browser_host(host: str) -> str:
+    """The host to put in a link to a server bound to `host` (every interface: this machine's)."""
+    if host in {"0.0.0.0", "::", ""}:
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
 def listen_failure_message(host: str, port: int, error: BaseException) -> str:
     """One line for a listener that could not start, e.g. a port already in use."""
     reason = getattr(error, "socketError", None) or error  # Twisted's CannotListenError wraps the OSError
@@ -208,4 +215,14 @@ class Command(BaseCommand):
 
     def announce(self, host: str, port: int) -> None:
         self.stdout.write(f"Serving on http://{host}:{port} (ws path /ws/chat/)")
+        if settings.DEBUG:  # the local `make run`: where to go next
+            base = f"http://{browser_host(host)}:{port}"
+            self.stdout.write(f"  web client   {base}/")
+            self.stdout.write(f"  API docs     {base}/api/docs/")
+            self.stdout.write(f"  admin        {base}/admin/ (a staff user: make superuser)")
+            if settings.DB_SEED:
+                from chat.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+
+                names = ", ".join(username for username, _, _ in DEMO_USERS)
+                self.stdout.write(f"  demo logins  {names} (password {DEMO_PASSWORD})")
         self.stdout.flush()
