@@ -116,6 +116,15 @@ def _field_errors(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": _flatten(detail)}
 
 
+def _first_problem(errors: Mapping[str, list[str]]) -> str:
+    """A 400's message: its first problem as `<field>: <problem>`, the way chat.errors.Invalid.field
+    names one, so a client that shows the message and then `errors` can leave out what it has shown."""
+    for name, problems in errors.items():
+        if problems:
+            return problems[0] if name == "non_field_errors" else f"{name}: {problems[0]}"
+    return Invalid.default_message
+
+
 def _auth_message(detail: Any) -> str:
     if isinstance(detail, dict):
         inner = detail.get("detail")
@@ -148,8 +157,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
 
     if isinstance(exc, exceptions.ValidationError):
         errors = _field_errors(exc.detail)
-        first = next(iter(errors.values()))[0] if errors else "Invalid input."
-        return Response(failure_body(f"Invalid input: {first}", errors), status=400)
+        return Response(failure_body(_first_problem(errors), errors), status=400)
     if isinstance(exc, exceptions.ParseError):
         return Response(failure_body(f"Malformed request body: {exc.detail}"), status=400)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):

@@ -1,4 +1,8 @@
-"""The failure envelope's `message`: one clear sentence, never Python's internals."""
+"""The failure envelope's `message`: one clear sentence, said once, never Python's internals.
+
+A 400 names its first problem as `<field>: <problem>`, the same for DRF's serializers (accounts)
+and the domain's validation (chat), and `errors` keeps every problem per field.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,30 @@ import sys
 import pytest
 from rest_framework.test import APIClient
 
-from tests.chat_support import assert_failure
+from accounts.models import User
+from tests.chat_support import SEND, assert_failure
 
 pytestmark = pytest.mark.django_db
 
+REGISTER = "/api/auth/register"
 TOKEN = "/api/auth/token"
+
+
+def test_a_refused_password_is_said_once_with_its_field(anon: APIClient) -> None:
+    body = assert_failure(anon.post(REGISTER, {"username": "zed", "password": "password"}, format="json"), 400)
+    assert body["message"] == "password: This password is too common."
+    assert body["errors"] == {"password": ["This password is too common."]}
+
+
+def test_missing_fields_name_the_first_and_list_them_all(anon: APIClient) -> None:
+    body = assert_failure(anon.post(TOKEN, {}, format="json"), 400)
+    assert body["message"] == "username: This field is required."
+    assert body["errors"] == {"username": ["This field is required."], "password": ["This field is required."]}
+
+
+def test_accounts_and_chat_name_a_bad_field_the_same_way(as_alice: APIClient, bob: User) -> None:
+    body = assert_failure(as_alice.post(SEND, {"content": "hi"}, format="json"), 400)
+    assert body["message"] == "receiverId: This field is required."
 
 
 MALFORMED: list[tuple[bytes, str, str]] = [
