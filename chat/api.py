@@ -29,7 +29,8 @@ def _caller(request: Request) -> User:
 
 
 def _cursor(query: Mapping[str, str]) -> Cursor | None:
-    """`?before=<id>` or `?after=<id>`; both, or either with `page`, is a 400."""
+    """`?before=<id>` or `?after=<id>` (`after=0`: from the very first message, for a client that
+    has none yet); both, or either with `page`, is a 400."""
     values: dict[str, int] = {}
     for name in ("before", "after"):
         raw = query.get(name)
@@ -37,8 +38,10 @@ def _cursor(query: Mapping[str, str]) -> Cursor | None:
             continue
         # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits, and int()
         # of thousands of digits raises.
-        if not _MESSAGE_ID.fullmatch(raw) or int(raw) > MAX_ID:
-            raise Invalid.field(name, "Must be a message id (a positive integer).")
+        valid = _MESSAGE_ID.fullmatch(raw) or (name == "after" and raw == "0")
+        if not valid or int(raw) > MAX_ID:
+            what = "a message id (a positive integer), or 0" if name == "after" else "a message id (a positive integer)"
+            raise Invalid.field(name, f"Must be {what}.")
         values[name] = int(raw)
     if not values:
         return None

@@ -44,6 +44,7 @@ def graceful_server_class() -> type:
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, reactor, task
 
+    from chatproject.daphne_body_limit import use_body_limited_requests
     from chatproject.daphne_tuning import lazy_connection_logging
 
     class GracefulServer(Server):  # type: ignore[misc]
@@ -64,6 +65,7 @@ def graceful_server_class() -> type:
             # (failByDrop) drops the TCP connection on a frame over the size limit, so the client
             # would see 1006 (abnormal closure) instead of the 1009 the contract promises.
             self.ws_factory.setProtocolOptions(failByDrop=False)
+            use_body_limited_requests(self.http_factory)  # 413 from the headers, before the body is read
             lazy_connection_logging()  # cheaper connects (docs/benchmarks.md)
             self.__dict__.setdefault("ports", []).append(port)
             super().listen_success(port)
