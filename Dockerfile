@@ -1,4 +1,4 @@
-# Production image: daphne serving HTTP and WebSocket on $PORT.
+# Production image: daphne serving HTTP and WebSocket on $PORT (see .dockerignore for what is left out).
 FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,5 +14,6 @@ RUN useradd --system --uid 10001 chat && chown -R chat /app
 USER chat
 
 EXPOSE 3010
+# Containers are reached from outside: listen on every interface, not only loopback.
 # DB_SYNC=true applies migrations at start; JWT_SECRET is required (DEBUG is off).
-CMD ["python", "manage.py", "serve"]
+CMD ["python", "manage.py", "serve", "--host", "0.0.0.0"]

@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 3010
+# The environment of every local command (make run, manage, superuser, reset): DEBUG on unless set,
+# so no JWT_SECRET is needed (data/dev-jwt-secret signs tokens); the database is db.sqlite3 unless
+# DATABASE_URL is set.
+LOCAL_ENV = DEBUG=$${DEBUG:-true}
 
-.PHONY: run test test-faults lint typecheck check-python venv deps dev-deps migrate seed bench clean chromium screenshots
+.PHONY: run manage superuser reset test test-faults lint typecheck check-python venv deps dev-deps bench clean chromium screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "error: Python 3.12+ is required (found " + sys.version.split()[0] + "); install 3.13 or set PYTHON=python3.13")'
@@ -28,7 +32,25 @@ dev-deps: $(VENV)/.dev-deps
 
 ## run: serve on http://localhost:$(PORT) (embedded SQLite + in-memory layer unless DATABASE_URL/REDIS_URL are set)
 run: deps
-	DEBUG=$${DEBUG:-true} DB_SYNC=$${DB_SYNC:-true} DB_SEED=$${DB_SEED:-true} PORT=$(PORT) $(PY) manage.py serve
+	$(LOCAL_ENV) DB_SYNC=$${DB_SYNC:-true} DB_SEED=$${DB_SEED:-true} PORT=$(PORT) $(PY) manage.py serve
+
+## manage: a management command with run's environment, e.g. make manage ARGS="chat_stats --json"
+manage: deps
+	$(LOCAL_ENV) $(PY) manage.py $(ARGS)
+
+## superuser: create a staff user for /admin/ (asks for its name, email and password)
+superuser: deps
+	$(LOCAL_ENV) $(PY) manage.py createsuperuser $(ARGS)
+
+## reset: delete the local SQLite database, then migrate and load the demo data again. Refuses a
+## DATABASE_URL that is not SQLite: it never drops a server's database.
+reset: deps
+	@case "$${DATABASE_URL:-}" in ""|sqlite:*) ;; \
+	  *) echo "error: make reset deletes only a local SQLite database, and DATABASE_URL names another kind" >&2; exit 1;; \
+	esac
+	@db="$${DATABASE_URL#sqlite:///}"; db="$${db:-db.sqlite3}"; echo "deleting $$db"; rm -f "$$db" "$$db-wal" "$$db-shm"
+	$(LOCAL_ENV) $(PY) manage.py migrate --no-input --verbosity 0
+	$(LOCAL_ENV) $(PY) manage.py seed_demo
 
 ## test: the whole suite (against DATABASE_URL / REDIS_URL when they are set)
 test: dev-deps chromium

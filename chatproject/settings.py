@@ -23,11 +23,36 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env.boolean("DEBUG", False)
 PORT = env.integer("PORT", 3010, minimum=1, maximum=65535)
 
+
+def development_jwt_secret(path: Path) -> str:
+    """The JWT secret of a DEBUG run without JWT_SECRET: random, made on the first start and kept in
+    `path` (mode 0600, git-ignored), so tokens survive a restart yet none can be forged from the source.
+    """
+    import os
+    import secrets
+
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)  # atomic and never overwrites: processes starting together agree
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise EnvError(f"{path} holds no usable JWT secret (32+ characters); delete it to get a new one")
+    return secret
+
+
 JWT_SECRET = env.string("JWT_SECRET")
 if not JWT_SECRET:
     if not DEBUG:
         raise EnvError("JWT_SECRET is required when DEBUG is off (set JWT_SECRET, or DEBUG=true for local use)")
-    JWT_SECRET = "insecure-development-jwt-secret-change-me-0123456789"  # noqa: S105 - DEBUG only
+    JWT_SECRET = development_jwt_secret(BASE_DIR / "data" / "dev-jwt-secret")
 elif len(JWT_SECRET) < 32 and not DEBUG:
     raise EnvError("JWT_SECRET must be at least 32 characters when DEBUG is off")
 

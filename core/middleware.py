@@ -1,9 +1,11 @@
-"""HTTP middleware of every app: the body-size limit, and static files served by daphne itself."""
+"""HTTP middleware of every app: how large a request body may be, per route, and static files
+served by daphne itself."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,25 +13,46 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from core.rest import failure_body
 
+# Routes whose bodies may be larger than MAX_BODY_BYTES: (path prefix, name of the setting with
+# their limit), the first match wins. `manage.py serve` and BodySizeLimitMiddleware both ask
+# body_limit(), so a route that needs more (uploads) adds one line here.
+ROUTE_BODY_LIMITS: tuple[tuple[str, str], ...] = ()
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request body to `path` may have."""
+    for prefix, setting in ROUTE_BODY_LIMITS:
+        if path.startswith(prefix):
+            return int(getattr(settings, setting))
+    return int(settings.MAX_BODY_BYTES)
+
+
+def too_large_body(limit: int) -> dict[str, Any]:
+    """The envelope of a 413, the same whether the server or Django refuses the body."""
+    return failure_body(f"Request body is larger than {limit} bytes.")
+
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over MAX_BODY_BYTES with 413 before anything reads them.
+    """Refuse a body over its route's limit with 413 before a view reads it.
 
-    DRF's parsers read the request stream directly, bypassing Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE check, so without this a 100 MB JSON body would be parsed.
+    Under `manage.py serve` the server itself refuses such a body from its headers, before reading
+    it (core/daphne_body_limit.py); this keeps the limit for any other way of running the
+    app (the test client, another ASGI server). DRF's parsers read the request stream directly,
+    bypassing Django's DATA_UPLOAD_MAX_MEMORY_SIZE check, so without it a 100 MB JSON body would be
+    parsed.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit: int = settings.MAX_BODY_BYTES
+        limit = body_limit(request.path_info)
         raw = request.META.get("CONTENT_LENGTH") or ""
         if raw:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 return JsonResponse(failure_body("Content-Length must be a whole number."), status=400)
             if int(raw) > limit:
-                return JsonResponse(failure_body(f"Request body is larger than {limit} bytes."), status=413)
+                return JsonResponse(too_large_body(limit), status=413)
         return self.get_response(request)
 
 

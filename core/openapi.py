@@ -110,9 +110,12 @@ class CursorQuery(PageQuery):
     )
     after = serializers.IntegerField(
         required=False,
-        min_value=1,
+        min_value=0,
         max_value=MAX_ID,
-        help_text="The `limit` messages just newer than this message id (cursor mode). Not with `before` or `page`.",
+        help_text=(
+            "The `limit` messages just newer than this message id (cursor mode); 0 reads from the very "
+            "first message. Not with `before` or `page`."
+        ),
     )
 
 

@@ -75,7 +75,8 @@ _ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def cursor_request(query: Mapping[str, str]) -> Cursor | None:
-    """`?before=<id>` or `?after=<id>`; both, or either with `page`, is a 400."""
+    """`?before=<id>` or `?after=<id>` (`after=0`: from the very first message, for a client that
+    has none yet); both, or either with `page`, is a 400."""
     values: dict[str, int] = {}
     for name in ("before", "after"):
         raw = query.get(name)
@@ -83,8 +84,10 @@ def cursor_request(query: Mapping[str, str]) -> Cursor | None:
             continue
         # ASCII digits only: str.isdigit() accepts superscripts and other scripts' digits, and int()
         # of thousands of digits raises.
-        if not _ID.fullmatch(raw) or int(raw) > MAX_ID:
-            raise Invalid.field(name, "Must be a message id (a positive integer).")
+        valid = _ID.fullmatch(raw) or (name == "after" and raw == "0")
+        if not valid or int(raw) > MAX_ID:
+            what = "a message id (a positive integer), or 0" if name == "after" else "a message id (a positive integer)"
+            raise Invalid.field(name, f"Must be {what}.")
         values[name] = int(raw)
     if not values:
         return None

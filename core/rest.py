@@ -6,12 +6,16 @@ Success is `{"success": true, "message"?, "data"}`; failure is
 
 from __future__ import annotations
 
+import codecs
+import json
 import logging
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
@@ -20,7 +24,7 @@ from rest_framework import exceptions, parsers, renderers, status
 from rest_framework.response import Response
 
 from core import metrics
-from core.errors import DomainError
+from core.errors import DomainError, Invalid
 
 logger = logging.getLogger("chat.api")
 
@@ -47,15 +51,38 @@ class JSONRenderer(renderers.JSONRenderer):
         return dumps(data)
 
 
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSONNumber(name)
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, except that a body nested deeper than Python's decoder can follow
-    (`[[[[...` a few thousand levels, well under the size limit) is a 400, not a 500."""
+    """DRF's JSON parser, whose errors say in a sentence what is wrong with the body instead of
+    Python's exception text ("'utf-8' codec can't decode byte 0xff in position 30"); a body nested
+    deeper than Python's decoder can follow (`[[[[...`, well under the size limit) is a 400, not a 500.
+    """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
         try:
-            return super().parse(stream, media_type, parser_context)
+            text = codecs.getreader(encoding)(stream).read()
+        except UnicodeDecodeError:
+            raise exceptions.ParseError(f"it is not valid {codecs.lookup(encoding).name.upper()} JSON.") from None
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"it is not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
+        except _NotJSONNumber as exc:
+            raise exceptions.ParseError(f"it is not valid JSON ({exc} is not a JSON number).") from None
         except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+            raise exceptions.ParseError("its JSON is nested too deeply.") from None
+        except ValueError:  # int() refuses a number this long (CVE-2020-10735)
+            raise exceptions.ParseError(
+                f"a number in it has more than {sys.get_int_max_str_digits()} digits."
+            ) from None
 
 
 def envelope(data: Any, *, status_code: int = 200, message: str | None = None) -> Response:
@@ -85,6 +112,15 @@ def _field_errors(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {str(key): _flatten(value) for key, value in detail.items()}
     return {"non_field_errors": _flatten(detail)}
+
+
+def _first_problem(errors: Mapping[str, list[str]]) -> str:
+    """A 400's message: its first problem as `<field>: <problem>`, the way core.errors.Invalid.field
+    names one, so a client that shows the message and then `errors` can leave out what it has shown."""
+    for name, problems in errors.items():
+        if problems:
+            return problems[0] if name == "non_field_errors" else f"{name}: {problems[0]}"
+    return Invalid.default_message
 
 
 def _auth_message(detail: Any) -> str:
@@ -119,8 +155,7 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | 
 
     if isinstance(exc, exceptions.ValidationError):
         errors = _field_errors(exc.detail)
-        first = next(iter(errors.values()))[0] if errors else "Invalid input."
-        return Response(failure_body(f"Invalid input: {first}", errors), status=400)
+        return Response(failure_body(_first_problem(errors), errors), status=400)
     if isinstance(exc, exceptions.ParseError):
         return Response(failure_body(f"Malformed request body: {exc.detail}"), status=400)
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):

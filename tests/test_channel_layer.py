@@ -1,10 +1,10 @@
-"""The channel layer: the layer that loses nothing, a large Redis pool, a burst test, and chat.layers.
+"""The channel layer: the layer that loses nothing, a large Redis pool, a burst test, and core.layers.
 
 channels-redis' default RedisChannelLayer (capacity 100 per channel) drops messages silently
 under load, and redis-py's default pool of 100 connections runs out in a burst of connects
 (DESIGN.md); docs/websocket.md ("Operations") explains the choice made here.
 
-chat.layers.ChatChannelLayer is channels-redis' RedisPubSubChannelLayer with specific channels
+core.layers.ChatChannelLayer is channels-redis' RedisPubSubChannelLayer with specific channels
 kept in their own process (no Redis SUBSCRIBE per socket) and a slotted inbox instead of an
 asyncio.Queue; its tests below check the inbox on its own, then the layer against real Redis.
 """
@@ -83,7 +83,7 @@ async def test_configured_layer_delivers_every_message_of_a_burst_to_every_membe
             await layer.group_discard(group, channel)
 
 
-# --- chat.layers.Inbox -------------------------------------------------------------------------
+# --- core.layers.Inbox -------------------------------------------------------------------------
 
 
 async def test_inbox_keeps_order_over_many_puts_interleaved_with_gets() -> None:
@@ -155,7 +155,7 @@ async def test_several_waiters_each_get_one_item_in_the_order_they_waited() -> N
     assert await asyncio.wait_for(late, 1) == 5
 
 
-# --- chat.layers.ChatChannelLayer against real Redis --------------------------------------------
+# --- core.layers.ChatChannelLayer against real Redis --------------------------------------------
 
 needs_redis = pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL (CI sets it)")
 

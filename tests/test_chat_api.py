@@ -387,6 +387,21 @@ def test_messages_after_cursor_gives_the_newer_ones_oldest_first(as_alice: APICl
     assert data["hasMore"] is True
 
 
+def test_messages_after_0_read_from_the_very_first_message(as_alice: APIClient, alice: User, bob: User) -> None:
+    """A client with no messages yet asks for everything after 0 (API.md)."""
+    sent = history(alice, bob, 3)
+    data = data_of(as_alice.get(messages_url(sent[0].conversation_id), {"after": "0", "limit": 2}))
+    assert contents(data) == ["m0", "m1"]
+    assert data["hasMore"] is True
+
+
+def test_search_after_0_reads_from_the_very_first_match(as_alice: APIClient, alice: User, bob: User) -> None:
+    sent = history(alice, bob, 3)
+    data = data_of(search(as_alice, sent[0].conversation_id, "m", after="0"))
+    assert contents(data) == ["m0", "m1", "m2"]
+    assert data["hasMore"] is False
+
+
 def test_messages_after_the_newest_is_empty_without_more(as_alice: APIClient, alice: User, bob: User) -> None:
     sent = history(alice, bob, 3)
     data = data_of(as_alice.get(messages_url(sent[0].conversation_id), {"after": sent[2].pk}))

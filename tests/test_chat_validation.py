@@ -248,8 +248,10 @@ def test_paging_accepts_values_at_the_bounds(as_alice: APIClient, conversation_i
 
 
 BAD_CURSORS: list[dict[str, str]] = [
-    {"before": "0"},
+    {"before": "0"},  # nothing is older than the first message: a client bug, not a position
     {"before": "-1"},
+    {"after": "-1"},
+    {"after": "00"},
     {"before": "abc"},
     {"before": ""},
     {"after": "1.0"},

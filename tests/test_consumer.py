@@ -97,7 +97,7 @@ async def _layer_receiving() -> None:
     it is read, so a socket that joined a room in that window got an event sent before it
     joined. Each test has a fresh loop, so each test would start in that window.
 
-    A group, not the channel itself: chat.layers delivers a send to a channel of this process
+    A group, not the channel itself: core.layers delivers a send to a channel of this process
     without Redis. The membership stays, so the reader never idles (it polls every 0.1 s
     while the loop holds no subscription).
     """

@@ -1,4 +1,4 @@
-"""autobahn's per-connection debug line is formatted only when it is written (chatproject.daphne_tuning)."""
+"""autobahn's per-connection debug line is formatted only when it is written (core.daphne_tuning)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Long-lived sockets: nothing a socket relies on expires while it is open, everything lapses once it is gone.
 
-- The channel layer: production uses chat.layers.ChatChannelLayer, channels-redis'
+- The channel layer: production uses core.layers.ChatChannelLayer, channels-redis'
   RedisPubSubChannelLayer with process-local specific channels and the same groups, which are
   Redis pub/sub subscriptions held by the process for as long as the socket is in them: it has
   no group expiry at all (its constructor swallows `group_expiry`). The same test against

@@ -133,7 +133,8 @@ def test_query_parameters_carry_their_bounds(spec: dict[str, Any]) -> None:
     }
     assert params["page"]["schema"]["minimum"] == 1
     assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
-    assert params["before"]["schema"]["minimum"] == params["after"]["schema"]["minimum"] == 1
+    assert params["before"]["schema"]["minimum"] == 1
+    assert params["after"]["schema"]["minimum"] == 0  # after=0: from the very first message
     assert params["q"]["required"] is True
     # `?page=` and `?limit=` mean the defaults (docs/rest.md), so the schema allows empty values.
     assert params["page"]["allowEmptyValue"] is True and params["limit"]["allowEmptyValue"] is True

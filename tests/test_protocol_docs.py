@@ -1,7 +1,7 @@
 """The protocol documents say what the code does: docs/websocket.md, docs/asyncapi.yaml, chat/ws/protocol.py.
 
 The event names, each client event's data fields and the error codes must be the same in
-the prose document, in the AsyncAPI document, in chat.protocol's tables, and in what the
+the prose document, in the AsyncAPI document, in chat.ws.protocol's tables, and in what the
 consumer really handles and sends. The AsyncAPI file must also be valid against the official
 AsyncAPI 3.0.0 JSON Schema (vendored in tests/asyncapi/, see its README).
 """

@@ -244,3 +244,25 @@ def test_access_token_is_refreshed_before_it_expires(server: LiveServer, browser
         expect(page.locator("#connection")).to_have_attribute("data-state", "open")
     finally:
         context.close()
+
+
+def test_a_refused_sign_up_says_why_once(server: LiveServer, browser: Browser) -> None:
+    """The page shows the envelope's message and then the field errors it does not already say."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        page.click("#login-form [data-show-form=register]")
+        page.fill("#register-username", "frank_w")
+        page.fill("#register-password", "password")
+        page.click("#register-form button[type=submit]")
+        expect(page.locator("#auth-error")).to_have_text("password: This password is too common.")
+
+        page.fill("#register-username", "frank_w")
+        page.fill("#register-password", "12345678")  # two problems: the message says the first
+        page.click("#register-form button[type=submit]")
+        expect(page.locator("#auth-error")).to_have_text(
+            "password: This password is too common. password: This password is entirely numeric."
+        )
+    finally:
+        context.close()

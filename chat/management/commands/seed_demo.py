@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -28,6 +29,14 @@ DEMO_MESSAGES = [
     ("alice", "carol", "Got them, thanks. Reviewing tonight."),
     ("bob", "carol", "Carol, can you fly me to the hardware store?"),
 ]
+
+
+def demo_logins() -> list[str]:
+    """What `manage.py serve` prints under its links when it seeded the demo users."""
+    if not settings.DB_SEED:
+        return []
+    names = ", ".join(username for username, _, _ in DEMO_USERS)
+    return [f"demo logins  {names} (password {DEMO_PASSWORD})"]
 
 
 def _client_id(index: int) -> str:

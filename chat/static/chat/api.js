@@ -14,10 +14,17 @@ export class ApiError extends Error {
     this.errors = errors;
   }
 
-  // "message" plus any field errors, for showing to a person.
+  // "message" plus the field errors it does not already say, for showing to a person: a 400's
+  // message is its first problem, written `field: problem` as here.
   describe() {
-    const fields = Object.entries(this.errors || {}).map(([name, list]) => `${name}: ${[].concat(list).join(" ")}`);
-    return [this.message, ...fields].join(" ");
+    const lines = [this.message];
+    for (const [name, list] of Object.entries(this.errors || {})) {
+      for (const problem of [].concat(list)) {
+        const line = name === "non_field_errors" ? problem : `${name}: ${problem}`;
+        if (!lines.includes(line)) lines.push(line);
+      }
+    }
+    return lines.join(" ");
   }
 }
 
