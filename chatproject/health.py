@@ -34,6 +34,25 @@ def pool_of(connection: Any) -> Any | None:
     return getattr(connection, "pool", None)
 
 
+def check_pooled_connection(conn: Any) -> None:
+    """The database pool's `check` callback (settings.py): psycopg_pool's own check before each
+    checkout, and once one fails, every idle connection is checked at once too.
+
+    A failed check most likely means PostgreSQL restarted and every idle connection is dead. The
+    pool would hand them to the same waiting request one by one, sleeping 0, 1, 2, 4 s between
+    tries: with five or more dead ones that request timed out (10 s) although PostgreSQL was back.
+    """
+    from psycopg_pool import ConnectionPool
+
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)  # the pool that is handing this connection out
+        if pool is not None:
+            pool.check()  # replaces the broken ones; the waiting request gets the first new one
+        raise
+
+
 def check_database() -> None:
     """SELECT 1 on a connection from the pool, waiting at most DATABASE_TIMEOUT_SECONDS for one.
 

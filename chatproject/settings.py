@@ -101,12 +101,17 @@ if DATABASE_URL:
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise EnvError(f"DATABASE_URL is not a database URL ({exc})") from exc
     if "postgresql" in _db["ENGINE"]:
+        from chatproject.health import check_pooled_connection
+
         # psycopg 3 with Django's connection pool; the pool needs CONN_MAX_AGE = 0.
         _db["CONN_MAX_AGE"] = 0
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.integer("DB_POOL_MIN", 2, minimum=0),
             "max_size": env.integer("DB_POOL_MAX", 20),
             "timeout": 10,
+            # Each checkout first runs an empty query, and a dead connection (after a PostgreSQL
+            # restart every pooled one is) is replaced: one round trip (docs/operations.md).
+            "check": check_pooled_connection,
         }
 else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
