@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -55,8 +55,7 @@ class RegisterView(APIView):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            with transaction.atomic():
-                user = serializer.save()
+            user = serializer.save()
         except IntegrityError:  # a concurrent registration took the name between check and insert
             raise serializers.ValidationError({"username": ["A user with that username already exists."]}) from None
         return envelope(
