@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -124,18 +125,25 @@ def test_no_pooled_connection_is_held_while_a_password_is_hashed(
     assert hash_spy.take() == [("make_password", 0)]
 
 
-@pytest.fixture
-def one_busy_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """A single hashing worker, held busy until the event is set."""
+@contextmanager
+def hash_queue_full() -> Iterator[threading.Event]:
+    """A single hashing worker, held busy until the event is set (or the block ends)."""
     workers = ThreadPoolExecutor(max_workers=1)
     release = threading.Event()
     workers.submit(release.wait, 30)
-    monkeypatch.setattr(passwords, "_workers", workers)
+    real, passwords._workers = passwords._workers, workers
     try:
         yield release
     finally:
+        passwords._workers = real
         release.set()
         workers.shutdown(wait=True)
+
+
+@pytest.fixture
+def one_busy_worker() -> Iterator[threading.Event]:
+    with hash_queue_full() as release:
+        yield release
 
 
 @pytest.mark.django_db
@@ -152,4 +160,4 @@ def test_a_hash_still_queued_after_the_wait_is_answered_429_and_never_runs(
     assert response.json()["success"] is False
     one_busy_worker.set()
     passwords._workers.shutdown(wait=True)  # every task it still had has run (or was cancelled)
-    assert ran == []
+    assert ran == [], "the dropped hash never ran"
