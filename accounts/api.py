@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -30,7 +30,16 @@ from accounts.serializers import (
 from chat import presence
 from chat.errors import Unauthenticated
 from chatproject.api import envelope, page_body, page_request
-from chatproject.openapi import PageQuery, failures
+from chatproject.openapi import RETRY_AFTER, FailureSerializer, PageQuery, failures
+
+# Sign-up and login wait for a password hash (accounts.passwords); a long queue is a 429.
+HASH_QUEUE_FULL = {
+    429: OpenApiResponse(
+        FailureSerializer,
+        description="Too many sign-ups and logins at once (the password hash queue is full); "
+        "`Retry-After` says when to retry.",
+    )
+}
 
 
 def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -49,14 +58,14 @@ class RegisterView(APIView):
         summary="Create an account",
         description="Django's password validators apply. Returns the new user and a token pair.",
         request=RegisterSerializer,
-        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415)},
+        parameters=[RETRY_AFTER],
+        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415), **HASH_QUEUE_FULL},
     )
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            with transaction.atomic():
-                user = serializer.save()
+            user = serializer.save()
         except IntegrityError:  # a concurrent registration took the name between check and insert
             raise serializers.ValidationError({"username": ["A user with that username already exists."]}) from None
         return envelope(
@@ -75,7 +84,8 @@ class TokenView(APIView):
         tags=["auth"],
         summary="Log in: username and password for a token pair",
         request=CredentialsSerializer,
-        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+        parameters=[RETRY_AFTER],
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415), **HASH_QUEUE_FULL},
     )
     def post(self, request: Request) -> Response:
         data = _validated(CredentialsSerializer, request.data)

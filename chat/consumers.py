@@ -33,7 +33,7 @@ logger = logging.getLogger("chat.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
-CLOSE_UNAVAILABLE = 1011  # the session cannot start: the channel layer (Redis) is unreachable
+CLOSE_UNAVAILABLE = 1011  # the session cannot start: the database or the channel layer (Redis) is unreachable
 
 # Events about a user that the user's own sockets should not see (typing never echoes).
 _NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
@@ -121,10 +121,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             identity = await in_thread(identity_from_access_token)(token)
+            await self._start_session(identity)
         except Unauthenticated:
             await self._close(CLOSE_UNAUTHENTICATED)
-            return
-        await self._start_session(identity)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is unreachable or restarting (the token's user lookup, the presence
+            # announcement's partner query): a transient failure, so the close code clients retry on.
+            logger.warning("database unavailable: closing the new socket", extra={"error": type(exc).__name__})
+            await self._close(CLOSE_UNAVAILABLE)
 
     async def disconnect(self, code: int) -> None:
         if self._counted:

@@ -30,8 +30,27 @@ DATABASE_TIMEOUT_SECONDS = 2.0
 
 
 def pool_of(connection: Any) -> Any | None:
-    """The psycopg connection pool behind a Django connection, if it has one."""
+    """The psycopg connection pool behind a Django connection (Django's `pool` property), if any."""
     return getattr(connection, "pool", None)
+
+
+def check_pooled_connection(conn: Any) -> None:
+    """The database pool's `check` callback (settings.py): psycopg_pool's own check before each
+    checkout, and once one fails, every idle connection is checked at once too.
+
+    A failed check most likely means PostgreSQL restarted and every idle connection is dead. The
+    pool would hand them to the same waiting request one by one, sleeping 0, 1, 2, 4 s between
+    tries: with five or more dead ones that request timed out (10 s) although PostgreSQL was back.
+    """
+    from psycopg_pool import ConnectionPool
+
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)  # the pool that is handing this connection out
+        if pool is not None:
+            pool.check()  # replaces the broken ones; the waiting request gets the first new one
+        raise
 
 
 def check_database() -> None:
@@ -47,6 +66,10 @@ def check_database() -> None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         return
+    # Django opens its pool at the first query (and makes a new, unopened one after close_pool),
+    # so in a fresh process the probe may be the first to use it: open it the way Django's
+    # get_new_connection does (idempotent, returns at once while the pool fills).
+    pool.open()
     with pool.connection(timeout=DATABASE_TIMEOUT_SECONDS) as conn:
         conn.execute("SELECT 1").fetchone()
 
