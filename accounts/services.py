@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts import passwords
 from accounts.models import User
 from core.errors import Invalid
 
@@ -17,18 +18,24 @@ def register(*, username: str, password: str, email: str = "", first_name: str =
     """A new active user; Django's password validators apply, and names are unique in any case."""
     if User.objects.filter(username__iexact=username).exists():
         raise Invalid.field("username", TAKEN)
-    candidate = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    user = User(
+        username=User.normalize_username(username),
+        email=User.objects.normalize_email(email),
+        first_name=first_name,
+        last_name=last_name,
+    )
     try:
-        password_validation.validate_password(password, candidate)
+        password_validation.validate_password(password, user)
     except DjangoValidationError as exc:
         raise Invalid(f"password: {exc.messages[0]}", errors={"password": list(exc.messages)}) from exc
+    # What UserManager.create_user does, with the hash made first, with no connection held.
+    user.password = passwords.hash_password(password)
     try:
-        with transaction.atomic():
-            return User.objects.create_user(
-                username=username, password=password, email=email, first_name=first_name, last_name=last_name
-            )
+        with transaction.atomic():  # a savepoint: a lost race leaves an enclosing transaction usable
+            user.save()
     except IntegrityError:  # a concurrent registration took the name between check and insert
         raise Invalid.field("username", TAKEN) from None
+    return user
 
 
 def deactivate(*, user: User) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,8 +21,17 @@ from accounts.presence import online_among
 from accounts.presenters import profile, user_summary
 from accounts.serializers import CredentialsSerializer, RefreshSerializer, RegisterSerializer
 from core.errors import Unauthenticated
-from core.openapi import failures
+from core.openapi import RETRY_AFTER, FailureSerializer, failures
 from core.rest import envelope
+
+# Sign-up and login wait for a password hash (accounts.passwords); a long queue is a 429.
+HASH_QUEUE_FULL = {
+    429: OpenApiResponse(
+        FailureSerializer,
+        description="Too many sign-ups and logins at once (the password hash queue is full); "
+        "`Retry-After` says when to retry.",
+    )
+}
 
 
 def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -41,7 +50,8 @@ class RegisterView(APIView):
         summary="Create an account",
         description="Django's password validators apply. Returns the new user and a token pair.",
         request=RegisterSerializer,
-        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415)},
+        parameters=[RETRY_AFTER],
+        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415), **HASH_QUEUE_FULL},
     )
     def post(self, request: Request) -> Response:
         user = services.register(**_validated(RegisterSerializer, request.data))
@@ -61,7 +71,8 @@ class TokenView(APIView):
         tags=["auth"],
         summary="Log in: username and password for a token pair",
         request=CredentialsSerializer,
-        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
+        parameters=[RETRY_AFTER],
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415), **HASH_QUEUE_FULL},
     )
     def post(self, request: Request) -> Response:
         data = _validated(CredentialsSerializer, request.data)

@@ -5,8 +5,8 @@ previous phase freed), then the reconnect storm on those sockets, the sustained 
 pgbench for the same transaction, and the REST reads. Everything is bound to loopback,
 bounded in time, and stopped at the end (also on Ctrl-C or an error).
 
-Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,
-BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS,
+Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,auth,
+BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS, BENCH_AUTH_CONCURRENCY,
 BENCH_SERVER=daphne|uvicorn, BENCH_SETTINGS=<settings module for the servers>,
 BENCH_PROFILE=<rate>|idle (py-spy server A during that chat step, or while the idle sockets connect).
 The PostgreSQL server is DATABASE_URL's (its database name is ignored) or
@@ -32,7 +32,7 @@ from typing import Any
 from bench import servers
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, ratio
 
-PHASES = ("idle", "chat", "pgbench", "rest")
+PHASES = ("idle", "chat", "pgbench", "rest", "auth")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -71,6 +71,7 @@ class Plan:
     pgbench_seconds: int
     rest_scales: list[int]
     rest_requests: int
+    auth_concurrency: int
     server: str
     settings_module: str
     profile: str  # a chat rate, or "idle" (the connect phase)
@@ -94,6 +95,7 @@ class Plan:
             pgbench_seconds=5 if quick else 10,
             rest_scales=[1_000, 100_000] if quick else [1_000, 100_000, 1_000_000],
             rest_requests=50 if quick else 200,
+            auth_concurrency=int(_number("BENCH_AUTH_CONCURRENCY", 50 if quick else 200)),
             server=os.environ.get("BENCH_SERVER", "daphne"),
             settings_module=os.environ.get("BENCH_SETTINGS", "chatproject.settings"),
             profile=profile,
@@ -110,6 +112,7 @@ class Results:
     pgbench_tps: float | None = None
     pgbench_clients: int = 8
     rest: dict[str, Any] = field(default_factory=dict)
+    auth: list[dict[str, Any]] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -350,6 +353,14 @@ async def _rest_phase(plan: Plan, chat: list[servers.Server], results: Results) 
         results.rest[str(scale)] = entry
 
 
+def _auth_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
+    from bench import auth
+
+    for burst in auth.measure(chat[0].port, "auth", plan.auth_concurrency):
+        print(f"  auth: {burst.requests} {burst.kind} at once in {burst.seconds:.1f} s, {burst.statuses}", flush=True)
+        results.auth.append(asdict(burst) | {"per_second": burst.per_second})
+
+
 # --- The table ----------------------------------------------------------------------------
 
 
@@ -534,6 +545,13 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
             None,
             Target("query count change with page size", spread, 0, False),
         )
+    for burst in results.auth:
+        answers = ", ".join(f"{n} x {status}" for status, n in sorted(burst["statuses"].items()))
+        row(
+            f"auth: {burst['kind']}/s, {burst['requests']} at once (one process)",
+            f"{fmt(burst['per_second'])} /s",
+            f"all answered in {fmt(burst['seconds'])} s: {answers}",
+        )
     return rows, targets
 
 
@@ -645,6 +663,8 @@ def main() -> int:
             _pgbench_phase(plan, _pg_parts(pg_server), db_name, out_dir, results)
         if "rest" in plan.phases:
             asyncio.run(_rest_phase(plan, chat, results))
+        if "auth" in plan.phases:
+            _auth_phase(plan, chat, results)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the servers and dropping the bench database", flush=True)
         results.notes.append("the run was interrupted; figures are partial")

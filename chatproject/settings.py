@@ -8,6 +8,7 @@ and for any number of daphne processes.
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -127,12 +128,17 @@ if DATABASE_URL:
     except Exception as exc:  # dj-database-url raises several types for bad URLs
         raise EnvError(f"DATABASE_URL is not a database URL ({exc})") from exc
     if "postgresql" in _db["ENGINE"]:
+        from core.db import check_pooled_connection
+
         # psycopg 3 with Django's connection pool; the pool needs CONN_MAX_AGE = 0.
         _db["CONN_MAX_AGE"] = 0
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.integer("DB_POOL_MIN", 2, minimum=0),
             "max_size": env.integer("DB_POOL_MAX", 20),
             "timeout": 10,
+            # Each checkout first runs an empty query, and a dead connection (after a PostgreSQL
+            # restart every pooled one is) is replaced: one round trip (docs/operations.md).
+            "check": check_pooled_connection,
         }
 else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
@@ -177,6 +183,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Argon2 (argon2-cffi) hashes new passwords. The rest of Django's default list stays, so older
+# hashes (PBKDF2) still verify, and Django re-hashes them with Argon2 at the user's next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Hashes run on this many low-priority worker threads per process, with no database connection
+# held; one still queued after PASSWORD_HASH_WAIT_SECONDS is answered 429 (accounts/passwords.py).
+# Each running Argon2 hash takes 100 MiB, so memory grows by that much per worker.
+PASSWORD_HASH_CONCURRENCY = env.integer(
+    "PASSWORD_HASH_CONCURRENCY", getattr(os, "process_cpu_count", os.cpu_count)() or 1, maximum=256
+)
+PASSWORD_HASH_WAIT_SECONDS = env.integer("PASSWORD_HASH_WAIT_SECONDS", 30, maximum=3600)
+AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.integer("JWT_ACCESS_MINUTES", 15)),

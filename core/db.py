@@ -1,4 +1,6 @@
-"""One row by primary key without the ORM's query building, for the lookups every request makes.
+"""Database helpers every app uses: one row by primary key, and the pool's connection check.
+
+One row by primary key without the ORM's query building, for the lookups every request makes.
 
 Every authenticated request and socket connect loads its user, and every socket join, history
 page and mark-read loads its conversation; building the ORM query cost several times the query
@@ -61,3 +63,22 @@ def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
                 values[index] = convert(values[index], column, connection)
         row = tuple(values)
     return model.from_db(connection.alias, attnames, row)
+
+
+def check_pooled_connection(conn: Any) -> None:
+    """The database pool's `check` callback (settings.py): psycopg_pool's own check before each
+    checkout, and once one fails, every idle connection is checked at once too.
+
+    A failed check most likely means PostgreSQL restarted and every idle connection is dead. The
+    pool would hand them to the same waiting request one by one, sleeping 0, 1, 2, 4 s between
+    tries: with five or more dead ones that request timed out (10 s) although PostgreSQL was back.
+    """
+    from psycopg_pool import ConnectionPool
+
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)  # the pool that is handing this connection out
+        if pool is not None:
+            pool.check()  # replaces the broken ones; the waiting request gets the first new one
+        raise

@@ -30,7 +30,7 @@ DATABASE_TIMEOUT_SECONDS = 2.0
 
 
 def pool_of(connection: Any) -> Any | None:
-    """The psycopg connection pool behind a Django connection, if it has one."""
+    """The psycopg connection pool behind a Django connection (Django's `pool` property), if any."""
     return getattr(connection, "pool", None)
 
 
@@ -47,6 +47,10 @@ def check_database() -> None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         return
+    # Django opens its pool at the first query (and makes a new, unopened one after close_pool),
+    # so in a fresh process the probe may be the first to use it: open it the way Django's
+    # get_new_connection does (idempotent, returns at once while the pool fills).
+    pool.open()
     with pool.connection(timeout=DATABASE_TIMEOUT_SECONDS) as conn:
         conn.execute("SELECT 1").fetchone()
 

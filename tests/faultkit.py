@@ -157,6 +157,12 @@ class PrivatePostgres:
         """
         self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
 
+    def restart(self) -> None:
+        """An operator's restart (fast shutdown): every backend is told "terminating connection
+        due to administrator command", so each pooled connection of a client is dead afterwards."""
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.start()
+
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)

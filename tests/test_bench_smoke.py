@@ -14,16 +14,22 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from bench import chat_load, db, idle, rest, run, servers, sockets, stats
+from bench import auth, chat_load, db, idle, rest, run, servers, sockets, stats
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, percentile, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_an_auth_burst_counts_only_successful_answers_a_second() -> None:
+    burst = auth.Burst("sign-ups", 200, 40.0, {201: 150, 429: 50})
+    assert burst.per_second == pytest.approx(3.75)
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -130,6 +136,7 @@ def _synthetic_results() -> run.Results:
         pgbench_tps=2000.0,
         pgbench_clients=8,
         rest={"1000": rest_entry},
+        auth=[asdict(auth.Burst("logins", 200, 40.0, {200: 150, 401: 20, 429: 30})) | {"per_second": 3.75}],
     )
 
 
@@ -143,6 +150,8 @@ def test_the_report_judges_every_target_from_synthetic_results(capsys: pytest.Ca
     assert by_name["ratio to pgbench"].value == pytest.approx(199 / 2000)
     assert by_name["KiB per idle socket"].value == 30
     assert all(len(r) == 6 for r in rows)
+    assert rows[-1][:2] == ["auth: logins/s, 200 at once (one process)", "3.75 /s"]
+    assert "150 x 200, 20 x 401, 30 x 429" in rows[-1][2]
     text = run.print_report(_synthetic_results())
     assert "targets met:" in text and "MISSED" in text
     assert capsys.readouterr().out.strip() == text
@@ -169,7 +178,7 @@ def test_the_bench_database_is_its_own_and_named_so() -> None:
 
 def test_every_bench_module_imports() -> None:
     # The load client, the servers and the phases import (their third-party modules are installed).
-    for module in (chat_load, db, idle, rest, run, servers, sockets, stats):
+    for module in (auth, chat_load, db, idle, rest, run, servers, sockets, stats):
         assert module.__doc__, module.__name__
     assert servers.rss_bytes(os.getpid()) > 0
     assert db.PGBENCH_SCRIPT.count("INSERT INTO chat_message") == 1

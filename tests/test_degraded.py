@@ -224,3 +224,33 @@ async def test_a_new_socket_is_closed_with_1011_when_the_channel_layer_cannot_ad
         await communicator.disconnect()
     assert metrics.OPEN_SOCKETS._value.get() == open_before
     assert not await database_sync_to_async(presence.is_online)(alice.pk)  # no session was opened
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failing", ["accounts.auth.by_pk", "chat.services.sockets.partner_ids"])
+async def test_a_new_socket_is_closed_with_1011_when_the_database_fails_during_connect(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, alice: User, failing: str
+) -> None:
+    """The token's user lookup, or the presence announcement's partner query, meets a dead
+    connection: the socket is closed with the documented 1011 (clients reconnect with backoff),
+    not failed with an unhandled exception."""
+    from accounts import presence
+    from chat import metrics
+
+    def down(*args: Any) -> Any:
+        raise OperationalError("terminating connection due to administrator command")
+
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    open_before = metrics.OPEN_SOCKETS._value.get()
+    monkeypatch.setattr(failing, down)
+    communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
+    connected, _ = await communicator.connect()
+    assert connected
+    with caplog.at_level(logging.WARNING, logger="chat.socket"):
+        output = await communicator.receive_output(timeout=3)
+    assert output == {"type": "websocket.close", "code": 1011}, output  # no `connected`
+    assert any(r.getMessage() == "database unavailable: closing the new socket" for r in caplog.records)
+    await communicator.disconnect()
+    assert metrics.OPEN_SOCKETS._value.get() == open_before
+    monkeypatch.undo()
+    assert not await database_sync_to_async(presence.is_online)(alice.pk)

@@ -29,6 +29,7 @@ from accounts.auth import tokens_for
 from accounts.models import User
 from chatproject.env import RateLimit
 from tests.chat_support import SEND, messages_url, read_url, search_url, send
+from tests.test_passwords import hash_queue_full
 
 pytestmark = pytest.mark.django_db
 
@@ -214,6 +215,12 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.get("/api/auth/users", {"search": "b", "limit": 5}), "/api/auth/users", "GET")
     check(as_alice.get("/api/auth/users", {"limit": 101}), "/api/auth/users", "GET")
     check(anon.get("/api/auth/users"), "/api/auth/users", "GET")
+    settings.PASSWORD_HASH_WAIT_SECONDS = 1
+    with hash_queue_full():  # 429: a sign-up or login whose hash waited too long
+        erin = {"username": "erin", "password": "a-strong-pass-123"}
+        check(anon.post("/api/auth/register", erin, format="json"), "/api/auth/register", "POST")
+        dave = {"username": "dave", "password": "a-strong-pass-123"}
+        check(anon.post("/api/auth/token", dave, format="json"), "/api/auth/token", "POST")
 
     # send
     first = as_alice.post(SEND, {"receiverId": bob.pk, "content": "hi <b>", "clientMessageId": "c1"}, format="json")

@@ -92,6 +92,9 @@ def test_readyz_waits_for_a_pooled_connection_at_most_two_seconds(monkeypatch: p
     asked: list[float] = []
 
     class DownPool:
+        def open(self) -> None:  # opening returns at once; connecting happens in the background
+            pass
+
         def connection(self, timeout: float) -> Any:
             asked.append(timeout)
             raise OperationalError("couldn't get a connection after 2.00 sec")

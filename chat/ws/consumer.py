@@ -81,10 +81,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             identity = await in_thread(identity_from_access_token)(token)
+            await self._start(identity)
         except Unauthenticated:
             await self._close(CLOSE_UNAUTHENTICATED)
-            return
-        await self._start(identity)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is unreachable or restarting (the token's user lookup, the presence
+            # announcement's partner query): a transient failure, so the close code clients retry on.
+            logger.warning("database unavailable: closing the new socket", extra={"error": type(exc).__name__})
+            await self._close(CLOSE_UNAVAILABLE)
 
     async def _start(self, identity: Any) -> None:
         if not await self.session.start(identity):

@@ -28,7 +28,7 @@ from core.errors import Unauthenticated
 logger = logging.getLogger("chat.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_UNAVAILABLE = 1011  # the session cannot start: the channel layer (Redis) is unreachable
+CLOSE_UNAVAILABLE = 1011  # the session cannot start: the database or the channel layer (Redis) is unreachable
 
 
 def in_thread[R](func: Callable[..., R]) -> Callable[..., Awaitable[R]]:
