@@ -1,15 +1,18 @@
-"""Every write of accounts: registering a user and deactivating one."""
+"""Every write of accounts: registering, logging in and refreshing tokens, deactivating."""
 
 from __future__ import annotations
 
-from django.contrib.auth import password_validation
+from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import passwords
+from accounts.auth import tokens_for
 from accounts.models import User
-from core.errors import Invalid
+from core.errors import Invalid, Unauthenticated
 
 TAKEN = "A user with that username already exists."
 
@@ -36,6 +39,26 @@ def register(*, username: str, password: str, email: str = "", first_name: str =
     except IntegrityError:  # a concurrent registration took the name between check and insert
         raise Invalid.field("username", TAKEN) from None
     return user
+
+
+def log_in(*, username: str, password: str) -> dict[str, str]:
+    """A token pair for the right password of an active user (accounts.backends checks it)."""
+    user = authenticate(None, username=username, password=password)
+    if not isinstance(user, User):
+        raise Unauthenticated("Invalid username or password, or the account is deactivated.")
+    return tokens_for(user)
+
+
+def refresh_tokens(*, refresh: str) -> dict[str, str]:
+    """Spend a refresh token for a new pair (simplejwt rotates it and blacklists the one spent)."""
+    serializer = TokenRefreshSerializer(data={"refresh": refresh})
+    try:
+        serializer.is_valid(raise_exception=True)
+    except TokenError as exc:
+        raise Unauthenticated("The refresh token is invalid, expired or already used.") from exc
+    except User.DoesNotExist as exc:
+        raise Unauthenticated("The refresh token's user no longer exists.") from exc
+    return dict(serializer.validated_data)
 
 
 def deactivate(*, user: User) -> int:

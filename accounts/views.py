@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts import schemas, services
 from accounts.auth import tokens_for
@@ -20,7 +17,6 @@ from accounts.models import User
 from accounts.presence import online_among
 from accounts.presenters import profile, user_summary
 from accounts.serializers import CredentialsSerializer, RefreshSerializer, RegisterSerializer
-from core.errors import Unauthenticated
 from core.openapi import RETRY_AFTER, FailureSerializer, failures
 from core.rest import envelope
 
@@ -76,10 +72,7 @@ class TokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(CredentialsSerializer, request.data)
-        user = authenticate(request, username=data["username"], password=data["password"])
-        if user is None:
-            raise Unauthenticated("Invalid username or password, or the account is deactivated.")
-        return envelope(tokens_for(user))  # type: ignore[arg-type]
+        return envelope(services.log_in(username=data["username"], password=data["password"]))
 
 
 class TokenRefreshView(APIView):
@@ -96,14 +89,7 @@ class TokenRefreshView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(RefreshSerializer, request.data)
-        serializer = TokenRefreshSerializer(data=data)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise Unauthenticated("The refresh token is invalid, expired or already used.") from exc
-        except User.DoesNotExist as exc:
-            raise Unauthenticated("The refresh token's user no longer exists.") from exc
-        return envelope(serializer.validated_data)
+        return envelope(services.refresh_tokens(refresh=data["refresh"]))
 
 
 class MeView(APIView):
