@@ -136,8 +136,8 @@ if DATABASE_URL:
             "min_size": env.integer("DB_POOL_MIN", 2, minimum=0),
             "max_size": env.integer("DB_POOL_MAX", 20),
             "timeout": 10,
-            # Each checkout first runs an empty query, and a dead connection (after a PostgreSQL
-            # restart every pooled one is) is replaced: one round trip (docs/operations.md).
+            # A checkout first runs an empty query (unless it was handed out a moment ago),
+            # and a dead connection (after a PostgreSQL restart every pooled one is) is replaced.
             "check": check_pooled_connection,
         }
 else:

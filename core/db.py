@@ -10,6 +10,7 @@ column goes through the same converters the ORM applies, so every backend gets t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -65,9 +66,17 @@ def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
     return model.from_db(connection.alias, attnames, row)
 
 
+# A connection handed out this recently was working a moment ago: checking it again would add a
+# round trip to every frame of a busy process (docs/benchmarks.md, "pool check"). (A `reset`
+# callback could time the return instead, but it makes the pool return connections through its
+# worker thread, a thread hop per checkout.)
+RECENTLY_USED_SECONDS = 0.2
+
+
 def check_pooled_connection(conn: Any) -> None:
-    """The database pool's `check` callback (settings.py): psycopg_pool's own check before each
-    checkout, and once one fails, every idle connection is checked at once too.
+    """The database pool's `check` callback (settings.py): psycopg_pool's own check before a
+    checkout, unless the connection was handed out within RECENTLY_USED_SECONDS, and once one
+    fails, every idle connection is checked at once too.
 
     A failed check most likely means PostgreSQL restarted and every idle connection is dead. The
     pool would hand them to the same waiting request one by one, sleeping 0, 1, 2, 4 s between
@@ -75,6 +84,11 @@ def check_pooled_connection(conn: Any) -> None:
     """
     from psycopg_pool import ConnectionPool
 
+    now = time.monotonic()
+    used = getattr(conn, "_chat_handed_out_at", None)
+    conn._chat_handed_out_at = now
+    if used is not None and now - used < RECENTLY_USED_SECONDS:
+        return
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
