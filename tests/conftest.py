@@ -91,7 +91,7 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The figures docs/guarantees.md quotes, as this run measured them."""
-    from tests.figures import FIGURES
+    from tests.support.figures import FIGURES
 
     if FIGURES:
         terminalreporter.section("reliability figures (docs/guarantees.md)")

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.figures import figure
+from tests.support.figures import figure
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPI = "https://pypi.org/pypi"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.loopback import free_port, http_json
+from tests.support.loopback import free_port, http_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "compose-test-secret-" + "x" * 40
@@ -86,7 +86,7 @@ def test_compose_loads_no_demo_users() -> None:
 
 def test_every_web_process_migrates_under_the_start_up_lock_once_the_database_is_healthy() -> None:
     """The chosen design: no migrate service; every process has DB_SYNC (serve's advisory lock
-    serialises them, tests/test_serve_startup.py), and none starts before PostgreSQL answers."""
+    serialises them, tests/core/test_serve_startup.py), and none starts before PostgreSQL answers."""
     for name, service in web_services().items():
         assert service["environment"]["DB_SYNC"] == "true", name
         assert service["depends_on"]["db"] == {"condition": "service_healthy"}, name

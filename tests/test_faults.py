@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.faultkit import (
+from tests.support.faultkit import (
     PRESENCE_TTL,
     Cluster,
     Peer,
@@ -34,7 +34,7 @@ from tests.faultkit import (
     tools_missing,
     wait_for,
 )
-from tests.figures import figure
+from tests.support.figures import figure
 
 pytestmark = [pytest.mark.faults]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a developer's shell has; none of the project's own variables (JWT_SECRET, DEBUG, REDIS_URL, ...).

@@ -28,8 +28,8 @@ from rest_framework.test import APIClient
 from accounts.auth import tokens_for
 from accounts.models import User
 from chatproject.env import RateLimit
-from tests.chat_support import SEND, messages_url, read_url, search_url, send
-from tests.test_passwords import hash_queue_full
+from tests.accounts.test_passwords import hash_queue_full
+from tests.support.api import SEND, messages_url, read_url, search_url, send
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ the first socket after a PostgreSQL restart, and a burst of sign-ups and logins 
 
 Each fault lives in a real `manage.py serve` process (its pool is opened lazily, its pooled
 connections die with PostgreSQL, its request threads hold them), so each test starts one against
-the private PostgreSQL and Redis of tests/faultkit.py; the machine's shared servers are not touched.
+the private PostgreSQL and Redis of tests/support/faultkit.py; the machine's shared servers are not touched.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.faultkit import Cluster, Daphne, cluster, daphne_env, http_json, register, tools_missing, wait_for
-from tests.figures import figure
+from tests.support.faultkit import Cluster, Daphne, cluster, daphne_env, http_json, register, tools_missing, wait_for
+from tests.support.figures import figure
 
 pytestmark = [pytest.mark.faults]
 
@@ -203,7 +203,7 @@ def test_a_burst_of_signups_and_logins_on_a_small_pool_has_no_5xx_and_others_sta
 
     tag = f"b{uuid.uuid4().hex[:6]}"
     # The hash wait is raised so that every request of the burst is answered even on a loaded
-    # machine; the wait bound (429 with Retry-After) is tested in tests/test_accounts_api.py.
+    # machine; the wait bound (429 with Retry-After) is tested in tests/accounts/test_views.py.
     server = fresh_server(stack, "burst", DB_POOL_MAX=POOL, PASSWORD_HASH_WAIT_SECONDS="600")
     try:
         hasher = Argon2PasswordHasher()

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.auth import tokens_for
 from chatproject.env import RateLimit
-from tests.chat_support import send
-from tests.figures import figure
+from tests.support.api import send
+from tests.support.figures import figure
 
 EXAMPLES_PER_OPERATION = 25
 

@@ -2,7 +2,7 @@
 
 The single source of the protocol's vocabulary: the client events and the data fields each
 one takes, the server events, and the error codes. docs/websocket.md and docs/asyncapi.yaml
-are checked against these sets (tests/test_protocol_docs.py). Kept free of I/O so every
+are checked against these sets (tests/chat/ws/test_protocol_docs.py). Kept free of I/O so every
 malformed-frame rule can be tested (and fuzzed) directly.
 """
 

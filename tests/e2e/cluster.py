@@ -28,7 +28,7 @@ from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.loopback import free_port, http_json, log_tail
+from tests.support.loopback import free_port, http_json, log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0

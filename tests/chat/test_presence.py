@@ -1,0 +1,82 @@
+"""Presence bookkeeping on both stores: the in-process one (embedded mode) and Redis (production).
+
+A socket's close removes its user entry and its room entries in one call (one round trip on
+Redis); the heartbeat refreshes all of them in one call. Both must answer exactly as the
+one-by-one calls did: who went offline, who is still in a room.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from accounts.presence import online_among
+from chat import presence
+from core import store as shared_store
+from tests.core.test_publisher import _redis_reachable
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if request.param == "redis":
+        if not _redis_reachable():
+            pytest.skip("needs Redis (CI has it)")
+        chosen: Any = shared_store.RedisStore(REDIS_URL, f"test-presence-{uuid.uuid4().hex[:8]}")
+    else:
+        chosen = shared_store.MemoryStore()
+    monkeypatch.setattr(shared_store, "shared", lambda: chosen)
+    yield chosen
+    chosen.clear()
+
+
+def test_closing_the_last_socket_takes_the_user_offline_and_out_of_its_rooms(store: Any) -> None:
+    assert presence.socket_connected(1, "a") is True
+    presence.room_joined(10, 1, "a")
+    presence.room_joined(11, 1, "a")
+    assert presence.socket_closed(1, "a", [10, 11]) is True
+    assert online_among([1]) == set()
+    assert not presence.user_in_room(10, 1) and not presence.user_in_room(11, 1)
+
+
+def test_closing_one_of_two_sockets_keeps_the_user_online_and_the_other_socket_in_its_room(store: Any) -> None:
+    presence.socket_connected(1, "a")
+    presence.socket_connected(1, "b")
+    presence.room_joined(10, 1, "a")
+    presence.room_joined(10, 1, "b")
+    presence.room_joined(11, 1, "a")
+    assert presence.socket_closed(1, "a", [10, 11]) is False
+    assert online_among([1]) == {1}
+    assert presence.user_in_room(10, 1) is True  # b is still there
+    assert presence.user_in_room(11, 1) is False
+
+
+def test_closing_a_socket_without_rooms(store: Any) -> None:
+    presence.socket_connected(2, "a")
+    assert presence.socket_closed(2, "a", []) is True
+    assert online_among([2]) == set()
+
+
+def test_the_heartbeat_refreshes_the_user_and_every_room_entry(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as real_time
+    from types import SimpleNamespace
+
+    start = real_time.time()
+    presence.socket_connected(3, "a")
+    presence.room_joined(20, 3, "a")
+    presence.room_joined(21, 3, "a")
+    later = start + presence.PRESENCE_TTL_SECONDS * 0.9
+    monkeypatch.setattr(shared_store, "time", SimpleNamespace(time=lambda: later))
+    presence.heartbeat(3, "a", [20, 21])
+    # Past the first TTL, only the refreshed entries are alive.
+    monkeypatch.setattr(shared_store, "time", SimpleNamespace(time=lambda: start + presence.PRESENCE_TTL_SECONDS * 1.5))
+    assert online_among([3]) == {3}
+    assert presence.user_in_room(20, 3) and presence.user_in_room(21, 3)
+    monkeypatch.setattr(shared_store, "time", SimpleNamespace(time=lambda: later + presence.PRESENCE_TTL_SECONDS + 1))
+    assert online_among([3]) == set()
+    assert not presence.user_in_room(20, 3)

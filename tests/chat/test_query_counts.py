@@ -1,0 +1,109 @@
+"""List endpoints run a fixed number of queries whatever the page size (DESIGN rule 7).
+
+Each endpoint is called with limit=1 and limit=50 over enough rows to fill both pages; the
+counts must be equal and equal to the pinned number, so an N+1 (a lazy participant, sender
+or unread count per row) fails here at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from chat.models import Message
+from chatproject.env import RateLimit
+from tests.support.api import CONVERSATIONS, UNREAD, UNREAD_COUNT, data_of, messages_url, search_url, send
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 55
+
+
+@pytest.fixture(autouse=True)
+def _no_message_rate_limit(settings: Any) -> None:
+    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+
+
+@pytest.fixture
+def partners(alice: User, make_user: Callable[..., User]) -> list[User]:
+    """ROWS users who each sent alice one unread message: ROWS conversations, ROWS unread rows."""
+    users = [make_user() for _ in range(ROWS)]
+    for user in users:
+        send(user, alice, f"hello from {user.username}")
+    return users
+
+
+@pytest.fixture
+def long_history(alice: User, bob: User) -> Message:
+    """ROWS messages between alice and bob, both directions; returns the first."""
+    sent = [send(alice if i % 2 else bob, bob if i % 2 else alice, f"needle {i}") for i in range(ROWS)]
+    return sent[0]
+
+
+def queries_for(api: APIClient, path: str, params: dict[str, Any], items: str) -> tuple[int, int]:
+    """(queries, items returned) of one GET."""
+    with CaptureQueriesContext(connection) as captured:
+        data = data_of(api.get(path, params))
+    return len(captured.captured_queries), len(data[items]) if items else 0
+
+
+def assert_flat(api: APIClient, path: str, params: dict[str, Any], items: str, expected: int) -> None:
+    small = queries_for(api, path, {**params, "limit": 1}, items)
+    large = queries_for(api, path, {**params, "limit": 50}, items)
+    assert (small[1], large[1]) == (1, 50), "the seed data did not fill both pages"
+    assert (small[0], large[0]) == (expected, expected)
+
+
+# Every authenticated request costs one query: the bearer token's user.
+
+
+def test_conversation_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
+    assert_flat(as_alice, CONVERSATIONS, {}, "conversations", expected=3)
+
+
+def test_message_page_runs_four_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=4)
+
+
+def test_message_cursor_runs_three_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+    params = {"after": long_history.pk}
+    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=3)
+
+
+def test_search_page_runs_four_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+    params = {"q": "NEEDLE"}
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=4)
+
+
+def test_search_cursor_runs_three_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+    params = {"q": "needle", "before": long_history.pk + ROWS}
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=3)
+
+
+def test_users_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
+    assert_flat(as_alice, "/api/auth/users", {}, "users", expected=3)
+
+
+def test_unread_runs_three_queries_however_many_conversations(
+    as_alice: APIClient, alice: User, make_user: Callable[..., User]
+) -> None:
+    send(make_user(), alice)
+    one = queries_for(as_alice, UNREAD, {}, "conversations")
+    for _ in range(ROWS):
+        send(make_user(), alice)
+    many = queries_for(as_alice, UNREAD, {}, "conversations")
+    assert (one, many) == ((3, 1), (3, ROWS + 1))
+
+
+def test_unread_count_runs_two_queries_however_many_conversations(
+    as_alice: APIClient, alice: User, partners: list[User]
+) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        assert data_of(as_alice.get(UNREAD_COUNT)) == {"unreadCount": ROWS}
+    assert len(captured.captured_queries) == 2
