@@ -71,33 +71,32 @@ def _to(groups: Iterable[str], event: str, data: dict[str, Any], scope: str = "r
     return Publish(tuple(groups), layer_message(event, data, scope))
 
 
-def message_created(message: Message) -> None:
-    """new_message to the room; message_notification to the receiver unless one of their sockets
-    sits in the room. The sender's `is_online` is read when publishing, in the same round trip."""
+def messages_created(messages: list[Message]) -> None:
+    """For each message: new_message to the room, and message_notification to the receiver unless
+    one of their sockets sits in the room. The sender's `is_online` is read when publishing, by the
+    same round trip, which carries every message of the batch."""
+    if messages:
+        _after_commit("new_message", lambda: [item for m in messages for item in _new_message_items(m)])
 
-    def build() -> list[Publish]:
-        sender, receiver = message.sender_id, message.receiver_id
-        online, offline = {sender}, set[int]()
-        room = [conversation_group(message.conversation_id)]
-        return [
-            Publish(
-                tuple(room),
-                layer_message("new_message", payloads.new_message(message, online)),
-                live_key=user_key(sender),
-                otherwise=layer_message("new_message", payloads.new_message(message, offline)),
-            ),
-            Publish(
-                (user_group(receiver),),
-                layer_message("message_notification", payloads.message_notification(message, online), "user"),
-                live_key=user_key(sender),
-                otherwise=layer_message(
-                    "message_notification", payloads.message_notification(message, offline), "user"
-                ),
-                unless_live=room_key(message.conversation_id, receiver),
-            ),
-        ]
 
-    _after_commit("new_message", build)
+def _new_message_items(message: Message) -> list[Publish]:
+    sender, receiver = message.sender_id, message.receiver_id
+    online, offline = {sender}, set[int]()
+    return [
+        Publish(
+            (conversation_group(message.conversation_id),),
+            layer_message("new_message", payloads.new_message(message, online)),
+            live_key=user_key(sender),
+            otherwise=layer_message("new_message", payloads.new_message(message, offline)),
+        ),
+        Publish(
+            (user_group(receiver),),
+            layer_message("message_notification", payloads.message_notification(message, online), "user"),
+            live_key=user_key(sender),
+            otherwise=layer_message("message_notification", payloads.message_notification(message, offline), "user"),
+            unless_live=room_key(message.conversation_id, receiver),
+        ),
+    ]
 
 
 def messages_read(conversation_id: int, reader_id: int, other_id: int, read_at: datetime, up_to: int) -> None:

@@ -1,4 +1,10 @@
-"""Sending and deleting messages: every rule checked once, here, for REST and the socket alike."""
+"""Sending and deleting messages: every rule checked once, here, for REST and the socket alike.
+
+Sends that arrive together (a socket process collects them while the previous batch is being
+stored: chat.ws.sends) go through `send_messages` as one batch: the facts their rules need are
+read in one statement, the rules are checked per send in Python, and the sends that pass are
+stored by one statement and published in one round trip. A single send is a batch of one.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,15 @@ from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
 from chat.models import Conversation, Message
-from chat.services.storage import ordered_pair, refresh_preview, store_message
+from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
-from core.errors import Forbidden, Invalid, NotFound
+from core.errors import DomainError, Forbidden, Invalid, NotFound
+
+
+@dataclass(frozen=True)
+class Send:
+    sender: User
+    request: SendRequest
 
 
 @dataclass(frozen=True)
@@ -23,85 +35,157 @@ class SendResult:
 
 
 @dataclass(frozen=True)
-class _SendFacts:
+class _Facts:
     receiver_active: bool
     existing_id: int | None
     conversation: tuple[int, int] | None  # the participants of the conversationId given
 
 
-# What the rules of a send need to know, read in one round trip (each a scalar subquery, so a
-# missing row reads as NULL).
-_FACTS_SQL = f"""
-SELECT (SELECT is_active FROM {User._meta.db_table} WHERE id = %s),
-       (SELECT id FROM {Message._meta.db_table} WHERE sender_id = %s AND client_message_id = %s),
-       (SELECT participant_1_id FROM {Conversation._meta.db_table} WHERE id = %s),
-       (SELECT participant_2_id FROM {Conversation._meta.db_table} WHERE id = %s)
-"""  # noqa: S608 - table names come from the models; values are parameters
+# What the rules of each send need to know, for a whole batch in one round trip: one row per
+# send, each fact a scalar subquery (a missing row reads as NULL). CAST types the parameters on
+# every backend.
+_FACTS_SQL = """
+WITH sends (i, receiver_id, sender_id, client_message_id, conversation_id) AS (VALUES {rows})
+SELECT sends.i,
+       (SELECT is_active FROM {user} WHERE id = sends.receiver_id),
+       (SELECT id FROM {message} WHERE sender_id = sends.sender_id AND client_message_id = sends.client_message_id),
+       (SELECT participant_1_id FROM {conversation} WHERE id = sends.conversation_id),
+       (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id)
+  FROM sends
+"""
+_FACTS_ROW = (
+    "(CAST(%s AS INTEGER), CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS VARCHAR(64)), CAST(%s AS BIGINT))"
+)
 
 
-def _facts(sender: User, request: SendRequest) -> _SendFacts:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _FACTS_SQL,
-            [
-                request.receiver_id,
-                sender.pk,
-                request.client_message_id,
-                request.conversation_id,
-                request.conversation_id,
-            ],
-        )
-        active, existing, p1, p2 = cursor.fetchone()
-    return _SendFacts(bool(active), existing, (p1, p2) if p1 is not None else None)
-
-
-def _first_send(message_id: int | None) -> SendResult | None:
-    message = (
-        Message.all_objects.select_related("sender", "receiver").filter(pk=message_id).first()
-        if message_id is not None
-        else None
+def _facts(sends: list[Send]) -> list[_Facts]:
+    sql = _FACTS_SQL.format(
+        rows=", ".join([_FACTS_ROW] * len(sends)),
+        user=User._meta.db_table,
+        message=Message._meta.db_table,
+        conversation=Conversation._meta.db_table,
     )
-    return None if message is None else SendResult(message, created=False)
+    params: list[int | str | None] = []
+    for i, send in enumerate(sends):
+        r = send.request
+        params += [i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
+    return [
+        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None) for _, active, existing, p1, p2 in rows
+    ]
+
+
+def _first_sends(message_ids: list[int]) -> dict[int, SendResult]:
+    if not message_ids:
+        return {}
+    messages = Message.all_objects.select_related("sender", "receiver").filter(pk__in=message_ids)
+    return {m.pk: SendResult(m, created=False) for m in messages}
+
+
+def _rule_broken(send: Send, facts: _Facts) -> DomainError | None:
+    """Why this send may not be stored, or None (a retried clientMessageId is checked before)."""
+    sender, request = send.sender, send.request
+    if request.receiver_id == sender.pk:
+        return Invalid.field("receiverId", "You cannot send a message to yourself.")
+    if not facts.receiver_active:
+        return NotFound("No such user.")
+    if request.conversation_id is not None:
+        if facts.conversation is None or sender.pk not in facts.conversation:
+            return NotFound("No such conversation.")
+        if facts.conversation != ordered_pair(sender.pk, request.receiver_id):
+            return Invalid.field("conversationId", "This conversation is not with receiverId.")
+    return None
+
+
+def send_messages(*, sends: list[Send]) -> list[SendResult | DomainError]:
+    """Store the sends that keep the rules and publish them after commit; one answer per send.
+
+    A repeated clientMessageId answers the first message (created=False) and stores nothing,
+    also when it repeats one earlier in the same batch.
+    """
+    answers = _attempt(sends)
+    raced = [i for i, answer in enumerate(answers) if answer is None]
+    if raced:
+        # Another process stored one of these clientMessageIds first: what was stored stands, and
+        # the rest are tried once more, which now finds their first messages.
+        for i, answer in zip(raced, _attempt([sends[i] for i in raced]), strict=True):
+            if answer is None:
+                raise IntegrityError("a clientMessageId was stored concurrently twice over")
+            answers[i] = answer
+    return [a for a in answers if a is not None]
 
 
 def send_message(*, sender: User, request: SendRequest) -> SendResult:
-    """Store a message and publish it after commit.
+    """Store one message and publish it after commit (a batch of one); raises the send's DomainError."""
+    (answer,) = send_messages(sends=[Send(sender, request)])
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
 
-    A repeated clientMessageId answers the first message (created=False) and stores nothing.
-    """
-    if request.receiver_id == sender.pk:
-        raise Invalid.field("receiverId", "You cannot send a message to yourself.")
-    facts = _facts(sender, request)
-    retried = _first_send(facts.existing_id)
-    if retried is not None:
-        return retried
-    if not facts.receiver_active:
-        raise NotFound("No such user.")
-    if request.conversation_id is not None:
-        if facts.conversation is None or sender.pk not in facts.conversation:
-            raise NotFound("No such conversation.")
-        if facts.conversation != ordered_pair(sender.pk, request.receiver_id):
-            raise Invalid.field("conversationId", "This conversation is not with receiverId.")
-    ratelimit.check_message_rate(sender.pk)
-    try:
-        message = store_message(
-            sender_id=sender.pk,
-            receiver_id=request.receiver_id,
-            content=request.content,
-            attachment_url=request.attachment_url,
-            client_message_id=request.client_message_id,
-            now=timezone.now(),
+
+def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
+    """Answers for the sends; None for a send that lost an idempotency race to another process."""
+    facts = _facts(sends)
+    answers: list[SendResult | DomainError | None] = [None] * len(sends)
+    retried = _first_sends([f.existing_id for f in facts if f.existing_id is not None])
+    to_store: list[int] = []
+    first_in_batch: dict[tuple[int, str], int] = {}
+    repeats: dict[int, int] = {}
+    for i, (send, fact) in enumerate(zip(sends, facts, strict=True)):
+        if fact.existing_id is not None and fact.existing_id in retried:
+            answers[i] = retried[fact.existing_id]
+            continue
+        cmid = send.request.client_message_id
+        key = (send.sender.pk, cmid) if cmid is not None else None
+        if key is not None and key in first_in_batch:
+            repeats[i] = first_in_batch[key]  # answered with that one's message once it is stored
+            continue
+        broken = _rule_broken(send, fact)
+        if broken is None:
+            try:
+                ratelimit.check_message_rate(send.sender.pk)
+            except DomainError as exc:
+                broken = exc
+        if broken is not None:
+            answers[i] = broken
+            continue
+        if key is not None:
+            first_in_batch[key] = i
+        to_store.append(i)
+    stored = _store(sends, to_store)
+    for i, message in stored.items():
+        answers[i] = SendResult(message, created=True) if message is not None else None
+    for i, first in repeats.items():
+        first_answer = answers[first]
+        answers[i] = SendResult(first_answer.message, created=False) if isinstance(first_answer, SendResult) else None
+    events.messages_created([m for m in stored.values() if m is not None])
+    return answers
+
+
+def _store(sends: list[Send], indexes: list[int]) -> dict[int, Message | None]:
+    """Store the sends at `indexes`: {index: the stored message, or None when a race left it out}."""
+    items = [
+        NewMessage(
+            sender_id=sends[i].sender.pk,
+            receiver_id=sends[i].request.receiver_id,
+            content=sends[i].request.content,
+            attachment_url=sends[i].request.attachment_url,
+            client_message_id=sends[i].request.client_message_id,
         )
-    except IntegrityError:
-        # A concurrent retry with the same clientMessageId committed first; ours stored nothing.
-        existing = Message.all_objects.filter(sender=sender, client_message_id=request.client_message_id)
-        retried = _first_send(existing.values_list("pk", flat=True).first())
-        if retried is None:
-            raise
-        return retried
-    message.sender = sender
-    events.message_created(message)
-    return SendResult(message, created=True)
+        for i in indexes
+    ]
+    try:
+        messages: list[Message | None] = list(store_messages(items, now=timezone.now()))
+    except StoreConflict as conflict:
+        messages = conflict.stored
+    stored: dict[int, Message | None] = {}
+    for i, message in zip(indexes, messages, strict=True):
+        if message is not None:
+            message.sender = sends[i].sender
+        stored[i] = message
+    return stored
 
 
 def delete_message(*, user: User, message_id: int) -> Message:

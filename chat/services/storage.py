@@ -1,21 +1,23 @@
-"""How a message is written: the conversation's row lock, the next seq, the insert, the preview.
+"""How messages are written: the conversations' row locks, the next seqs, the inserts, the previews.
 
-`store_message` is the one function that stores a message. Holding the conversation row's lock
-from before the insert takes its id until commit makes seq gap-free and id order equal commit
-order within a conversation. On PostgreSQL all of it is one statement (one round trip, atomic
-on its own); elsewhere the same steps run as separate statements in one transaction
-(docs/benchmarks.md, "one send", measures the difference). The storage tests run both on
-PostgreSQL.
+`store_messages` is the one function that stores messages, one or many at once (sends that
+arrive together are stored together: docs/benchmarks.md, "group commit"). Each conversation's
+row lock is held from before its messages take their ids until commit, which makes seq
+gap-free and id order equal commit order within a conversation; rows are locked in id order, so
+two batches never deadlock. On PostgreSQL a batch is one statement (one round trip, atomic on
+its own); elsewhere the same steps run as separate statements in one transaction. The storage
+tests run both on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from chat.models import PREVIEW_LENGTH, Conversation, Message
 
@@ -27,56 +29,75 @@ def ordered_pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
-def store_message(
-    *,
-    sender_id: int,
-    receiver_id: int,
-    content: str,
-    attachment_url: str | None,
-    client_message_id: str | None,
-    now: datetime,
-) -> Message:
-    """Store one message, creating the pair's conversation on its first; returns the saved row.
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store: its columns (attnames) other than id, conversation and seq."""
 
-    A concurrent send with the same (sender, clientMessageId) makes this raise IntegrityError
-    with nothing stored (seq included).
-    """
-    values = {
-        "sender_id": sender_id,
-        "receiver_id": receiver_id,
-        "content": content,
-        "attachment_url": attachment_url,
-        "client_message_id": client_message_id,
-    }
+    sender_id: int
+    receiver_id: int
+    content: str
+    attachment_url: str | None = None
+    client_message_id: str | None = None
+
+    @property
+    def pair(self) -> tuple[int, int]:
+        return ordered_pair(self.sender_id, self.receiver_id)
+
+
+class StoreConflict(Exception):
+    """A message's (sender, clientMessageId) was already stored: `stored` holds what this call
+    did store (None for the rest, of which nothing is stored)."""
+
+    def __init__(self, stored: list[Message | None]) -> None:
+        super().__init__("a clientMessageId of the batch is already stored")
+        self.stored = stored
+
+
+def store_messages(items: list[NewMessage], *, now: datetime) -> list[Message]:
+    """Store the messages, in order, creating a pair's conversation on its first; returns the
+    saved rows in the same order. Raises StoreConflict when a (sender, clientMessageId) is
+    already stored."""
+    if not items:
+        return []
     store = _store_postgresql if connection.vendor == "postgresql" else _store_portable
-    message = store(values, now)
-    if message is None:
-        _create_conversation(*ordered_pair(sender_id, receiver_id), now)
-        message = store(values, now)
-        assert message is not None
-    return message
+    stored: list[Message | None] = [None] * len(items)
+    try:
+        stored = store(items, now)
+        missing = [i for i, message in enumerate(stored) if message is None]
+        if missing:
+            _create_conversations({items[i].pair for i in missing}, now)
+            again = store([items[i] for i in missing], now)
+            for i, message in zip(missing, again, strict=True):
+                assert message is not None, "the conversation was just created"
+                stored[i] = message
+    except IntegrityError as exc:
+        raise StoreConflict(stored) from exc
+    return [m for m in stored if m is not None]
 
 
-def _create_conversation(p1: int, p2: int, now: datetime) -> None:
-    """The pair's one conversation; a concurrent first message's insert is let win (the unique pair)."""
+def _create_conversations(pairs: set[tuple[int, int]], now: datetime) -> None:
+    """The pairs' conversations; a concurrent first message's insert is let win (the unique pair)."""
     Conversation.objects.bulk_create(
-        [Conversation(participant_1_id=p1, participant_2_id=p2, last_message_at=now)], ignore_conflicts=True
+        [Conversation(participant_1_id=p1, participant_2_id=p2, last_message_at=now) for p1, p2 in sorted(pairs)],
+        ignore_conflicts=True,
     )
 
 
-def _bump_params(values: dict[str, Any], now: datetime) -> dict[str, Any]:
-    p1, p2 = ordered_pair(values["sender_id"], values["receiver_id"])
-    return {"p1": p1, "p2": p2, "preview": values["content"][:PREVIEW_LENGTH], "now": now}
-
-
-def _row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _row(item: NewMessage, now: datetime) -> dict[str, Any]:
     """Every column of the new row but id, conversation and seq: given, timestamps, or the field's default."""
+    given = {
+        "sender_id": item.sender_id,
+        "receiver_id": item.receiver_id,
+        "content": item.content,
+        "attachment_url": item.attachment_url,
+        "client_message_id": item.client_message_id,
+    }
     row: dict[str, Any] = {}
     for field in Message._meta.concrete_fields:
         if field.attname in _FROM_CONVERSATION:
             continue
-        if field.attname in values:
-            row[field.attname] = values[field.attname]
+        if field.attname in given:
+            row[field.attname] = given[field.attname]
         elif field.attname in {"created_at", "updated_at"}:
             row[field.attname] = now
         else:
@@ -84,67 +105,134 @@ def _row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return row
 
 
+def _per_pair(items: list[NewMessage]) -> tuple[list[int], dict[tuple[int, int], tuple[int, str]]]:
+    """Each item's rank within its pair (1, 2, ...) and, per pair, (how many, the newest preview)."""
+    ranks: list[int] = []
+    pairs: dict[tuple[int, int], tuple[int, str]] = {}
+    for item in items:
+        count = pairs.get(item.pair, (0, ""))[0] + 1
+        pairs[item.pair] = (count, item.content[:PREVIEW_LENGTH])
+        ranks.append(count)
+    return ranks, pairs
+
+
+@cache
+def _new_row_fields() -> list[Any]:
+    return [f for f in Message._meta.concrete_fields if f.attname not in _FROM_CONVERSATION]
+
+
+@lru_cache(maxsize=512)
+def _batch_sql(pair_count: int, message_count: int) -> str:
+    """The statement for a batch of this shape (built once per shape: it is the same text)."""
+    quote = connection.ops.quote_name
+    fields = _new_row_fields()
+    casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    pair_row = "(%s::bigint, %s::bigint, %s::bigint, %s::text)"
+    message_row = f"(%s::bigint, %s::bigint, %s::bigint, {casts})"
+    conversation, message = quote(Conversation._meta.db_table), quote(Message._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    selected = ", ".join(f"v.{quote(str(f.column))}" for f in fields)
+    # The locked subquery takes the rows' locks in id order (the order its sort emits them) before
+    # the UPDATE writes them; the INSERT takes its ids after the locks, conversation by conversation.
+    return f"""
+WITH pairs (p1, p2, n, preview) AS (VALUES {", ".join([pair_row] * pair_count)}),
+bumped AS (
+    UPDATE {conversation} c
+       SET last_seq = c.last_seq + pairs.n, last_message = pairs.preview,
+           last_message_at = %s::timestamptz, updated_at = %s::timestamptz
+      FROM (SELECT id FROM {conversation}
+             WHERE (participant_1_id, participant_2_id) IN (SELECT p1, p2 FROM pairs)
+             ORDER BY id FOR UPDATE) AS locked, pairs
+     WHERE c.id = locked.id AND c.participant_1_id = pairs.p1 AND c.participant_2_id = pairs.p2
+    RETURNING c.id, c.participant_1_id AS p1, c.participant_2_id AS p2, c.last_seq - pairs.n AS base
+),
+v (p1, p2, rank, {columns}) AS (VALUES {", ".join([message_row] * message_count)})
+INSERT INTO {message} (conversation_id, seq, {columns})
+SELECT bumped.id, bumped.base + v.rank, {selected}
+  FROM v JOIN bumped ON bumped.p1 = v.p1 AND bumped.p2 = v.p2
+ ORDER BY bumped.id, v.rank
+RETURNING id, conversation_id, seq, sender_id, receiver_id
+"""  # noqa: S608 - table and column names come from the models; values are parameters
+
+
+def _store_postgresql(items: list[NewMessage], now: datetime) -> list[Message | None]:
+    """One statement; None for a message whose pair has no conversation yet (nothing stored for it)."""
+    ranks, pairs = _per_pair(items)
+    rows = [_row(item, now) for item in items]
+    fields = _new_row_fields()
+    params: list[Any] = []
+    for (p1, p2), (count, preview) in pairs.items():
+        params += [p1, p2, count, preview]
+    params += [now, now]
+    for item, rank, row in zip(items, ranks, rows, strict=True):
+        params += [item.pair[0], item.pair[1], rank, *(row[f.attname] for f in fields)]
+    sql = _batch_sql(len(pairs), len(items))
+    # In autocommit the statement is its own transaction (no BEGIN/COMMIT round trips); inside a
+    # caller's transaction a savepoint keeps a lost idempotency race from breaking it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with scope, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    # Per pair stored: its conversation and the seq it had before this batch; ids by (pair, seq).
+    conversation_of: dict[tuple[int, int], tuple[int, int]] = {}
+    ids: dict[tuple[tuple[int, int], int], int] = {}
+    for message_id, conversation_id, seq, sender_id, receiver_id in returned:
+        pair = ordered_pair(int(sender_id), int(receiver_id))
+        base = conversation_of.get(pair, (0, int(seq)))[1]
+        conversation_of[pair] = (int(conversation_id), min(base, int(seq) - 1))
+        ids[(pair, int(seq))] = int(message_id)
+    attnames = [f.attname for f in Message._meta.concrete_fields]
+    saved: list[Message | None] = []
+    for item, rank, row in zip(items, ranks, rows, strict=True):
+        found = conversation_of.get(item.pair)
+        if found is None:
+            saved.append(None)
+            continue
+        conversation_id, base = found
+        seq = base + rank
+        known = {**row, "id": ids[(item.pair, seq)], "conversation_id": conversation_id, "seq": seq}
+        saved.append(Message.from_db(connection.alias, attnames, [known[name] for name in attnames]))
+    return saved
+
+
 _BUMP_SQL = f"""
 UPDATE {Conversation._meta.db_table}
-   SET last_seq = last_seq + 1, last_message = %(preview)s, last_message_at = %(now)s, updated_at = %(now)s
+   SET last_seq = last_seq + %(n)s, last_message = %(preview)s, last_message_at = %(now)s, updated_at = %(now)s
  WHERE participant_1_id = %(p1)s AND participant_2_id = %(p2)s
 RETURNING id, last_seq
 """  # noqa: S608 - the table name comes from the model; values are parameters
 
 
-@cache
-def _send_sql() -> str:
-    """The bump and the insert in one statement: the UPDATE takes the row lock and the next seq,
-    and the INSERT (its id taken after the lock) reads from it. Each value is cast to its
-    column's type, since an untyped parameter in a SELECT list is taken as text."""
-    quote = connection.ops.quote_name
-    names, selected = ["conversation_id", "seq"], ["id", "last_seq"]
-    for field in Message._meta.concrete_fields:
-        if field.attname not in _FROM_CONVERSATION:
-            names.append(str(field.column))
-            selected.append(f"%({field.attname})s::{field.db_type(connection)}")
-    return f"""
-WITH bumped AS (
-    UPDATE {quote(Conversation._meta.db_table)}
-       SET last_seq = last_seq + 1, last_message = %(preview)s::text, last_message_at = %(now)s::timestamptz,
-           updated_at = %(now)s::timestamptz
-     WHERE participant_1_id = %(p1)s::bigint AND participant_2_id = %(p2)s::bigint
-    RETURNING id, last_seq
-)
-INSERT INTO {quote(Message._meta.db_table)} ({", ".join(quote(n) for n in names)})
-SELECT {", ".join(selected)} FROM bumped
-RETURNING id, conversation_id, seq
-"""  # noqa: S608 - table and column names come from the models; values are parameters
-
-
-def _store_postgresql(values: dict[str, Any], now: datetime) -> Message | None:
-    """One statement; None when the pair has no conversation yet."""
-    row = _row(values, now)
-    # In autocommit the statement is its own transaction (no BEGIN/COMMIT round trips); inside a
-    # caller's transaction a savepoint keeps a lost idempotency race from breaking it.
-    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with scope, connection.cursor() as cursor:
-        cursor.execute(_send_sql(), {**_bump_params(values, now), **row})
-        returned = cursor.fetchone()
-    if returned is None:
-        return None
-    message_id, conversation_id, seq = (int(v) for v in returned)
-    known = {**row, "id": message_id, "conversation_id": conversation_id, "seq": seq}
-    fields = Message._meta.concrete_fields
-    return Message.from_db(connection.alias, [f.attname for f in fields], [known[f.attname] for f in fields])
-
-
-def _store_portable(values: dict[str, Any], now: datetime) -> Message | None:
-    """The same steps as separate statements in one transaction; None when there is no conversation."""
+def _store_portable(items: list[NewMessage], now: datetime) -> list[Message | None]:
+    """The same steps as separate statements in one transaction: each pair's row bumped, and so
+    locked, in id order, then the messages inserted; None where there is no conversation."""
     with transaction.atomic():
+        return _store_portable_steps(items, now)
+
+
+def _store_portable_steps(items: list[NewMessage], now: datetime) -> list[Message | None]:
+    ranks, pairs = _per_pair(items)
+    existing = Conversation.objects.filter(
+        participant_1_id__in={p1 for p1, _ in pairs}, participant_2_id__in={p2 for _, p2 in pairs}
+    ).values_list("pk", "participant_1_id", "participant_2_id")
+    ids = {(p1, p2): pk for pk, p1, p2 in existing if (p1, p2) in pairs}
+    bases: dict[tuple[int, int], tuple[int, int]] = {}
+    for pair in sorted(ids, key=ids.__getitem__):
+        count, preview = pairs[pair]
         with connection.cursor() as cursor:
-            cursor.execute(_BUMP_SQL, _bump_params(values, now))
-            bumped = cursor.fetchone()
-        if bumped is None:
-            return None
-        message = Message(conversation_id=int(bumped[0]), seq=int(bumped[1]), **_row(values, now))
+            cursor.execute(_BUMP_SQL, {"n": count, "preview": preview, "now": now, "p1": pair[0], "p2": pair[1]})
+            conversation_id, last_seq = cursor.fetchone()
+        bases[pair] = (int(conversation_id), int(last_seq) - count)
+    saved: list[Message | None] = []
+    for item, rank in zip(items, ranks, strict=True):
+        found = bases.get(item.pair)
+        if found is None:
+            saved.append(None)
+            continue
+        message = Message(conversation_id=found[0], seq=found[1] + rank, **_row(item, now))
         message.save(force_insert=True)
-    return message
+        saved.append(message)
+    return saved
 
 
 def refresh_preview(conversation: Conversation) -> None:

@@ -21,6 +21,7 @@ from chat import metrics, payloads
 from chat.services import conversations, messages, sockets
 from chat.validation import SendRequest
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
+from chat.ws.sends import queue_for_loop
 from chat.ws.session import CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
 from core import metrics as core_metrics
 from core.errors import DomainError, Forbidden, Unauthenticated
@@ -179,8 +180,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return {"conversationId": conversation_id}
 
     async def on_send_message(self, request: SendRequest) -> dict[str, Any]:
-        result: dict[str, Any] = await in_thread(_send_and_render)(self.session.require_user(), request)
-        return result
+        answer = await queue_for_loop(_sends_in_thread).submit(messages.Send(self.session.require_user(), request))
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
 
     async def on_typing(self, conversation_id: int) -> dict[str, Any]:
         return await self._typing(conversation_id, stopped=False)
@@ -242,10 +245,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
 
 
-def _send_and_render(user: Any, request: SendRequest) -> dict[str, Any]:
-    """Send and build the ack in the same worker-thread call (one hop per frame); the sender is
-    online, since this socket of theirs is open."""
-    result = messages.send_message(sender=user, request=request)
-    if result.created:
-        metrics.message_sent("ws")
-    return payloads.new_message(result.message, {user.pk}) | {"duplicate": not result.created}
+async def _sends_in_thread(sends: list[messages.Send]) -> list[dict[str, Any] | DomainError]:
+    return await in_thread(_send_and_render)(sends)
+
+
+def _send_and_render(sends: list[messages.Send]) -> list[dict[str, Any] | DomainError]:
+    """Send a batch and build each ack in the same worker-thread call (one hop per batch); each
+    sender is online, since their socket is open."""
+    acks: list[dict[str, Any] | DomainError] = []
+    for send, answer in zip(sends, messages.send_messages(sends=sends), strict=True):
+        if isinstance(answer, DomainError):
+            acks.append(answer)
+            continue
+        if answer.created:
+            metrics.message_sent("ws")
+        acks.append(payloads.new_message(answer.message, {send.sender.pk}) | {"duplicate": not answer.created})
+    return acks

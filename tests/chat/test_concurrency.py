@@ -240,3 +240,27 @@ def test_a_reader_polling_after_its_last_id_during_a_burst_sees_every_message_in
         finished.set()
         reader.join(30)
     assert received == list(range(2, writers * per_writer + 2))
+
+
+def test_concurrent_batches_over_the_same_conversations_in_any_order_never_deadlock_or_skip(
+    alice: User, bob: User, carol: User
+) -> None:
+    """Each batch touches both conversations, in opposite orders: the batches wait for each
+    other's row locks (taken in id order) instead of deadlocking, and seq stays gap-free."""
+    from chat.services.messages import Send, send_messages
+
+    send(alice, bob, "first")
+    send(alice, carol, "first")
+    rounds = 6
+
+    def batches(i: int) -> None:
+        pairs = [(alice, bob), (carol, alice)] if i % 2 else [(alice, carol), (bob, alice)]
+        for n in range(rounds):
+            sends = [Send(s, SendRequest(receiver_id=r.pk, content=f"{i}.{n}")) for s, r in pairs * 2]
+            assert all(isinstance(answer, SendResult) for answer in send_messages(sends=sends))
+
+    in_threads(6, batches)
+    for conversation in Conversation.objects.all():
+        seqs = list(Message.objects.filter(conversation=conversation).order_by("id").values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1))  # gap-free, and id order is seq order
+        assert conversation.last_seq == len(seqs) == 1 + 6 * rounds * 2

@@ -112,7 +112,7 @@ def test_a_database_outage_during_a_send_is_a_503_and_stores_nothing(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(message_services, "store_message", down)
+    monkeypatch.setattr(message_services, "store_messages", down)
     assert_failure(
         as_alice.post(SEND, {"receiverId": bob.pk, "content": "x", "clientMessageId": "c1"}, format="json"), 503
     )
@@ -186,7 +186,7 @@ async def test_socket_answers_unavailable_when_the_database_is_down_and_stays_op
         def down(*args: Any, **kwargs: Any) -> Any:
             raise OperationalError("the database system is in recovery mode")
 
-        monkeypatch.setattr(message_services, "store_message", down)
+        monkeypatch.setattr(message_services, "store_messages", down)
         answer = await _call(communicator, "send_message", {"receiverId": bob.pk, "content": "x"}, "s")
         assert answer["event"] == "error" and answer["data"]["code"] == "unavailable", answer
         monkeypatch.undo()

@@ -1,6 +1,6 @@
 """chat.services.storage: both ways of storing a message give the same rows (PostgreSQL runs both).
 
-`store_message` picks the single statement on PostgreSQL and the portable statements elsewhere;
+`store_messages` picks the single statement on PostgreSQL and the portable statements elsewhere;
 each is run here directly, so the path production does not take on this database is tested too.
 """
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from accounts.models import User
@@ -32,20 +32,17 @@ def _paths() -> list[Any]:
 
 @pytest.fixture(params=_paths())
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Message]:
-    """store_message, forced onto one path."""
+    """store_messages of one message, forced onto one path."""
     path = request.param
     monkeypatch.setattr(storage, "_store_postgresql", path)
     monkeypatch.setattr(storage, "_store_portable", path)
 
     def send(sender: User, receiver: User, content: str = "hi", client_message_id: str | None = None) -> Message:
-        return storage.store_message(
-            sender_id=sender.pk,
-            receiver_id=receiver.pk,
-            content=content,
-            attachment_url=None,
-            client_message_id=client_message_id,
-            now=NOW,
+        item = storage.NewMessage(
+            sender_id=sender.pk, receiver_id=receiver.pk, content=content, client_message_id=client_message_id
         )
+        (message,) = storage.store_messages([item], now=NOW)
+        return message
 
     return send
 
@@ -74,7 +71,57 @@ def test_the_returned_message_is_the_stored_row(store: Callable[..., Message], a
 
 def test_a_repeated_client_message_id_stores_nothing(store: Callable[..., Message], alice: User, bob: User) -> None:
     store(alice, bob, client_message_id="same")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(storage.StoreConflict):
         store(alice, bob, client_message_id="same")
     assert Message.objects.count() == 1
     assert Conversation.objects.get().last_seq == 1  # the refused insert took no seq
+
+
+@pytest.fixture(params=_paths())
+def store_batch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[Message]]:
+    """store_messages of a batch, forced onto one path."""
+    monkeypatch.setattr(storage, "_store_postgresql", request.param)
+    monkeypatch.setattr(storage, "_store_portable", request.param)
+
+    def send(*triples: tuple[User, User, str]) -> list[Message]:
+        items = [storage.NewMessage(sender_id=s.pk, receiver_id=r.pk, content=c) for s, r, c in triples]
+        return storage.store_messages(items, now=NOW)
+
+    return send
+
+
+def test_a_batch_over_several_conversations_numbers_each_without_gaps(
+    store_batch: Callable[..., list[Message]], alice: User, bob: User, carol: User
+) -> None:
+    store_batch((alice, bob, "before"))
+    batch = store_batch((alice, bob, "a1"), (carol, alice, "c1"), (bob, alice, "a2"), (alice, carol, "c2"))
+    assert [m.content for m in batch] == ["a1", "c1", "a2", "c2"]  # answered in order
+    ab, ac = batch[0].conversation_id, batch[1].conversation_id
+    assert ab != ac and batch[2].conversation_id == ab and batch[3].conversation_id == ac
+    assert [(m.conversation_id, m.seq) for m in batch] == [(ab, 2), (ac, 1), (ab, 3), (ac, 2)]
+    for conversation_id in (ab, ac):
+        rows = list(
+            Message.objects.filter(conversation_id=conversation_id).order_by("id").values_list("seq", flat=True)
+        )
+        assert rows == sorted(rows) == list(range(1, len(rows) + 1))  # id order is seq order
+    previews = dict(Conversation.objects.values_list("pk", "last_message"))
+    assert previews == {ab: "a2", ac: "c2"}
+    assert {m.pk: m.seq for m in batch} == dict(
+        Message.objects.filter(pk__in=[m.pk for m in batch]).values_list("pk", "seq")
+    )
+
+
+def test_a_conflict_in_a_batch_stores_none_of_that_statement(
+    store_batch: Callable[..., list[Message]], alice: User, bob: User
+) -> None:
+    storage.store_messages(
+        [storage.NewMessage(sender_id=alice.pk, receiver_id=bob.pk, content="x", client_message_id="c")], now=NOW
+    )
+    items = [
+        storage.NewMessage(sender_id=bob.pk, receiver_id=alice.pk, content="fine"),
+        storage.NewMessage(sender_id=alice.pk, receiver_id=bob.pk, content="again", client_message_id="c"),
+    ]
+    with pytest.raises(storage.StoreConflict) as raised:
+        storage.store_messages(items, now=NOW)
+    assert raised.value.stored == [None, None]
+    assert Message.objects.count() == 1 and Conversation.objects.get().last_seq == 1

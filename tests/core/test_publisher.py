@@ -132,7 +132,7 @@ def _publish_created(message: Any) -> None:
     callbacks: list[Any] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(transaction, "on_commit", callbacks.append)
-        events.message_created(message)
+        events.messages_created([message])
     assert len(callbacks) == 1
     callbacks[0]()
 
