@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,9 +11,9 @@ from rest_framework.test import APIClient
 
 from accounts.auth import tokens_for
 from accounts.models import User
+from chatproject.env import RateLimit
 from core import store
-
-_counter = itertools.count(1)
+from tests.support.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -32,11 +31,17 @@ def _clean_presence() -> Iterator[None]:
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
     def make(username: str | None = None, **fields: Any) -> User:
-        name = username or f"user{next(_counter)}"
-        password = fields.pop("password", "a-strong-pass-123")
-        return User.objects.create_user(username=name, password=password, **fields)
+        if username:
+            fields["username"] = username
+        return UserFactory.create(**fields)
 
     return make
+
+
+@pytest.fixture
+def no_rate_limit(settings: Any) -> None:
+    """MESSAGE_RATE_LIMIT off, for tests that send more than the limit allows and test something else."""
+    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

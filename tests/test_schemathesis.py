@@ -27,7 +27,6 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.auth import tokens_for
-from chatproject.env import RateLimit
 from tests.support.api import send
 from tests.support.figures import figure
 
@@ -69,9 +68,9 @@ _elapsed = [0.0]  # seconds spent in the cases themselves (other tests may run i
 
 
 @pytest.fixture
-def caller(db: None, settings: Any, make_user: Any) -> Iterator[dict[str, Any]]:
-    """An active user with a conversation and a message; someone else's conversation beside it."""
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)  # generated sends would trip it; it has its own tests
+def caller(db: None, no_rate_limit: None, make_user: Any) -> Iterator[dict[str, Any]]:
+    """An active user with a conversation and a message; someone else's conversation beside it.
+    No rate limit: generated sends would trip it (it has its own tests)."""
     me, friend = make_user("fuzz-me"), make_user("fuzz-friend")
     stranger, other = make_user("fuzz-stranger"), make_user("fuzz-other")
     mine = send(me, friend, "hello")

@@ -12,18 +12,12 @@ from django.test import Client
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.services import conversations, messages
-from chatproject.env import RateLimit
 from tests.support.api import send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 MESSAGES = "/admin/chat/message/"
 CONVERSATIONS = "/admin/chat/conversation/"
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

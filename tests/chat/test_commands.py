@@ -18,15 +18,9 @@ from chat.management.commands.seed_demo import DEMO_MESSAGES, DEMO_PASSWORD
 from chat.models import Conversation, Message
 from chat.services.conversations import mark_read
 from chat.services.messages import delete_message
-from chatproject.env import RateLimit
 from tests.support.api import send
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 
 def run(*args: Any) -> str:

@@ -22,18 +22,16 @@ from chat.models import Conversation, Message
 from chat.selectors.messages import messages_in
 from chat.services.messages import SendResult, send_message
 from chat.validation import SendRequest
-from chatproject.env import RateLimit
 from core.pagination import Cursor, PageRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _concurrent_writers(settings: Any) -> None:
+def _concurrent_writers(no_rate_limit: None) -> None:
     """Skip on in-memory SQLite (decided here, once the test database is in place); no rate limit."""
     if connection.vendor == "sqlite" and connection.is_in_memory_db():
         pytest.skip("in-memory SQLite fails a second writer at once instead of making it wait")
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 def in_threads[T](count: int, work: Callable[[int], T], timeout: float = 30.0) -> list[T]:

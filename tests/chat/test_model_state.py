@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -28,7 +27,6 @@ from chat.services.conversations import mark_read
 from chat.services.messages import delete_message, send_message
 from chat.services.storage import ordered_pair
 from chat.validation import SendRequest
-from chatproject.env import RateLimit
 from core.errors import Forbidden, NotFound
 from core.pagination import Cursor, CursorPage, PageRequest
 from tests.support.figures import figure
@@ -227,7 +225,7 @@ class ChatModel(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_the_model_always_equals_the_database(make_user: Callable[..., User], settings_fixture: Any) -> None:
+def test_the_model_always_equals_the_database(make_user: Callable[..., User], no_rate_limit: None) -> None:
     ChatModel.users = [make_user(f"m{i}") for i in range(3)]
     started = time.monotonic()
     run_state_machine_as_test(
@@ -243,9 +241,3 @@ def test_the_model_always_equals_the_database(make_user: Callable[..., User], se
         ),
     )
     figure(f"\nstate machine: {MAX_EXAMPLES} runs of up to {STEPS} steps in {time.monotonic() - started:.1f} s")
-
-
-@pytest.fixture
-def settings_fixture(settings: Any) -> Any:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
-    return settings

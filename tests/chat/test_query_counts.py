@@ -17,17 +17,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat.models import Message
-from chatproject.env import RateLimit
 from tests.support.api import CONVERSATIONS, UNREAD, UNREAD_COUNT, data_of, messages_url, search_url, send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 ROWS = 55
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

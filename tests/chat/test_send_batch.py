@@ -14,12 +14,7 @@ from chat.validation import SendRequest
 from chatproject.env import RateLimit
 from core.errors import Invalid, NotFound, RateLimited
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 
 def send(sender: User, receiver_id: int, content: str = "hi", **fields: Any) -> Send:

@@ -19,18 +19,12 @@ from chat.selectors.people import partner_ids
 from chat.services.conversations import mark_read
 from chat.services.messages import delete_message
 from chat.services.moderation import moderate_messages
-from chatproject.env import RateLimit
 from core.errors import Forbidden
 from tests.support.api import send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 Published = list[tuple[list[str], str, dict[str, Any]]]
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat.models import Conversation, Message
-from chatproject.env import RateLimit
 from tests.support.api import (
     CONVERSATIONS,
     SEND,
@@ -26,15 +25,10 @@ from tests.support.api import (
     send,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 HUGE_ID = "99999999999999999999"  # larger than a 64-bit integer
 ENORMOUS_ID = "9" * 5000  # larger than Python will parse from text by default
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

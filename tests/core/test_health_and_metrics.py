@@ -21,7 +21,6 @@ from rest_framework.test import APIClient
 from accounts.auth import tokens_for
 from accounts.models import User
 from chatproject.asgi import application
-from chatproject.env import RateLimit
 from core import health
 from tests.support import ROOT
 from tests.support.api import SEND
@@ -174,10 +173,9 @@ def test_rest_send_and_rest_errors_are_counted(
     client_for: Callable[[User], APIClient],
     alice: User,
     bob: User,
-    settings: Any,
+    no_rate_limit: None,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
     api = client_for(alice)
     sent = sample("chat_messages_sent_total", transport="rest")
     with django_capture_on_commit_callbacks(execute=True):
@@ -203,8 +201,7 @@ def test_rest_send_and_rest_errors_are_counted(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_socket_gauge_ws_sends_deliveries_and_socket_errors_are_counted(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+async def test_socket_gauge_ws_sends_deliveries_and_socket_errors_are_counted(no_rate_limit: None) -> None:
     alice = await database_sync_to_async(User.objects.create_user)("alice", password="a-strong-pass-123")
     bob = await database_sync_to_async(User.objects.create_user)("bob", password="a-strong-pass-123")
     token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()

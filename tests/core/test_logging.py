@@ -22,7 +22,6 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from chat.rest.views import UnreadCountView
 from chatproject.asgi import application
-from chatproject.env import RateLimit
 from core.logging import AccessLog, JSONFormatter, RedactSecretsFilter, safe_path
 
 BODY = "secret-message-body-5c1e"
@@ -53,11 +52,9 @@ def _assert_clean(output: str, *secrets: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 async def test_login_send_socket_and_errors_log_no_token_and_no_body(
-    log_output: io.StringIO, settings: Any, monkeypatch: pytest.MonkeyPatch
+    log_output: io.StringIO, no_rate_limit: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asgiref.sync import sync_to_async
-
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
     def drive_rest() -> dict[str, str]:
         User.objects.create_user("alice", password=PASSWORD)

@@ -10,7 +10,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat.models import Conversation, Message
-from chatproject.env import RateLimit
 from tests.support.api import (
     CONVERSATION_KEYS,
     CONVERSATIONS,
@@ -28,12 +27,7 @@ from tests.support.api import (
     send,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 
 def post_send(api: APIClient, receiver: User, content: str = "hello", **fields: Any) -> Any:
