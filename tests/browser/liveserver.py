@@ -41,6 +41,7 @@ class LiveServer:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    db_path: Path
 
     @property
     def url(self) -> str:
@@ -81,12 +82,17 @@ def _wait_until_serving(server: LiveServer) -> None:
 
 
 @contextmanager
-def live_server(workdir: Path, *, seed: bool = False) -> Iterator[LiveServer]:
-    """Serve on a fresh SQLite file in `workdir` (DEBUG off, so WhiteNoise serves /static/)."""
+def live_server(workdir: Path, *, seed: bool = False, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """Serve on a fresh SQLite file in `workdir` (DEBUG off, so WhiteNoise serves /static/).
+
+    `env` overrides the settings below (a test that needs a real rate limit, say).
+    """
     port = free_port()
+    db_path = workdir / "chat.sqlite3"
+    overrides = env or {}
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'chat.sqlite3'}",
+        "DATABASE_URL": f"sqlite:///{db_path}",
         "DB_SYNC": "true",
         "DB_SEED": "true" if seed else "false",
         "DEBUG": "false",
@@ -95,6 +101,7 @@ def live_server(workdir: Path, *, seed: bool = False) -> Iterator[LiveServer]:
         "CHANNEL_PREFIX": f"browser-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        **overrides,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log_path = workdir / "server.log"
@@ -107,7 +114,7 @@ def live_server(workdir: Path, *, seed: bool = False) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LiveServer(port=port, process=process, log_path=log_path)
+    server = LiveServer(port=port, process=process, log_path=log_path, db_path=db_path)
     try:
         _wait_until_serving(server)
         yield server

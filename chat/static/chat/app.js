@@ -3,7 +3,12 @@
 // Messages of the open conversation live in one Map keyed by id, so history pages, live
 // events, acks and the catch-up after a reconnect all merge without duplicates. Sends go
 // through an outbox with a clientMessageId: a send cut off by a drop is sent again after
-// reconnecting, and the server's idempotency makes sure it is stored once.
+// reconnecting, and the server's idempotency makes sure it is stored once. A send the server
+// refused (rate limited, or not allowed) stays on screen marked "Not sent" with Retry and
+// Discard, in whichever conversation it belongs to.
+//
+// The open conversation is in the URL (#/c/<id>), so a reload, a bookmark or the browser's
+// Back button lands on the same conversation.
 
 import { Api } from "./api.js";
 import { ChatSocket } from "./socket.js";
@@ -19,7 +24,9 @@ const state = {
   me: null,
   conversations: new Map(), // id → {id, other, lastMessage, lastMessageAt, unread}
   online: new Map(), // user id → bool, from REST summaries and presence events
-  open: null, // {id, other, messages: Map, pending: Map, hasMore, maxSeq, loadingOlder}
+  lastSeen: new Map(), // user id → ISO time or null, from the same
+  pending: new Map(), // clientMessageId → a send not yet stored (sending, or failed)
+  open: null, // {id, other, messages: Map, hasMore, maxSeq, loadingOlder}
 };
 const outbox = [];
 const typing = { active: false, sentAt: 0, conversationId: null, idleTimer: null, shownTimer: null };
@@ -34,7 +41,7 @@ const socket = new ChatSocket({
   renewToken: () => api.refresh(),
   onState: ui.showConnection,
 });
-const messageList = new ui.MessageList({ onDelete: deleteMessage, onNearTop: loadOlder });
+const messageList = new ui.MessageList({ onDelete: deleteMessage, onRetry: retrySend, onDiscard: discardSend, onNearTop: loadOlder });
 
 // --- Normalising REST (snake_case) and socket (camelCase) shapes --------------------------------
 
@@ -54,11 +61,17 @@ function toMessage(raw) {
 
 function toConversation(raw) {
   const other = raw.participant_1_id === state.me.id ? raw.participant2 : raw.participant1;
-  state.online.set(other.id, other.is_online);
+  notePresence(other);
   return { id: raw.id, other, lastMessage: raw.last_message, lastMessageAt: raw.last_message_at, unread: raw.unread_count };
 }
 
 const isOnline = (userId) => Boolean(state.online.get(userId));
+const presenceOf = (userId) => ({ isOnline: isOnline(userId), lastSeenAt: state.lastSeen.get(userId) ?? null });
+
+function notePresence(user) {
+  state.online.set(user.id, user.is_online);
+  state.lastSeen.set(user.id, user.last_seen_at);
+}
 
 function newId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs HTTPS; this does not
@@ -100,7 +113,8 @@ function render(keep = null) {
   const open = state.open;
   if (!open) return;
   const sent = [...open.messages.values()].sort((a, b) => a.id - b.id);
-  messageList.render([...sent, ...open.pending.values()], state.me.id, { hasMore: open.hasMore, keep });
+  const pending = [...state.pending.values()].filter((item) => item.receiverId === open.other.id);
+  messageList.render([...sent, ...pending], state.me.id, { hasMore: open.hasMore, keep });
 }
 
 function merge(raws) {
@@ -110,16 +124,43 @@ function merge(raws) {
     if (m.conversationId !== open.id) continue;
     open.messages.set(m.id, m);
     open.maxSeq = Math.max(open.maxSeq, m.seq);
-    if (m.clientMessageId) open.pending.delete(m.clientMessageId);
+    if (m.clientMessageId) state.pending.delete(m.clientMessageId);
   }
 }
 
-async function openConversation({ id, other }) {
+// --- The URL: #/c/<id> names the open conversation ---------------------------------------------
+
+function routedId() {
+  const match = /^#\/c\/([0-9]{1,18})$/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+// `push`: a new history entry (the user went somewhere); otherwise replace the current one.
+function setRoute(id, { push = true } = {}) {
+  if (routedId() === id) return;
+  const url = id ? `#/c/${id}` : `${location.pathname}${location.search}`;
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
+}
+
+// After logging in or reloading, and on Back/Forward: show the conversation the URL names.
+function followRoute() {
+  const id = routedId();
+  if (id === (state.open?.id ?? null)) return;
+  if (!id) return closeConversation({ route: false });
+  const conversation = state.conversations.get(id);
+  if (conversation) return openConversation(conversation, { route: false });
+  setRoute(null, { push: false });
+  ui.notice("That conversation is not in your list.");
+}
+
+async function openConversation({ id, other }, { route = true } = {}) {
   if (state.open?.id && state.open.id !== id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
   stopTyping();
-  state.open = { id, other, messages: new Map(), pending: new Map(), hasMore: false, maxSeq: 0, loadingOlder: false };
+  if (route && id) setRoute(id);
+  state.open = { id, other, messages: new Map(), hasMore: false, maxSeq: 0, loadingOlder: false };
   messageList.clear();
-  ui.showConversation(other, isOnline(other.id));
+  ui.showConversation(other, presenceOf(other.id));
   renderSidebar();
   $input().focus();
   if (!id) return render("bottom"); // a new chat: the conversation exists once the first message is sent
@@ -136,7 +177,8 @@ async function openConversation({ id, other }) {
   }
 }
 
-function closeConversation() {
+function closeConversation({ route = true } = {}) {
+  if (route) setRoute(null);
   if (state.open?.id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
   stopTyping();
   state.open = null;
@@ -207,10 +249,26 @@ function sendMessage(content) {
     createdAt: new Date().toISOString(),
     state: "sending",
   };
-  open.pending.set(item.clientMessageId, item);
+  state.pending.set(item.clientMessageId, item);
   outbox.push(item);
   render("bottom");
   flushOutbox();
+}
+
+// The same clientMessageId again: should the first attempt have been stored after all, the
+// server hands that message back instead of storing a second one.
+function retrySend(item) {
+  if (item.state !== "failed" || item.retryAt > Date.now()) return;
+  Object.assign(item, { state: "sending", error: null, retryAt: 0 });
+  outbox.push(item);
+  render();
+  flushOutbox();
+}
+
+function discardSend(item) {
+  if (item.state !== "failed") return;
+  state.pending.delete(item.clientMessageId);
+  render();
 }
 
 async function flushOutbox() {
@@ -225,8 +283,10 @@ async function flushOutbox() {
       item.inFlight = false;
       if (err.code === "disconnected" || err.code === "timeout") continue; // resent after reconnecting
       outbox.splice(outbox.indexOf(item), 1);
-      Object.assign(item, { state: "failed", error: err.message });
-      if (state.open?.pending.has(item.clientMessageId)) render();
+      const retryAt = err.code === "rate_limited" ? Date.now() + (err.retryAfter || 1) * 1000 : 0;
+      Object.assign(item, { state: "failed", error: err.message, retryAt });
+      if (retryAt) setTimeout(render, retryAt - Date.now() + 50); // Retry becomes clickable
+      render();
     }
   }
 }
@@ -234,10 +294,12 @@ async function flushOutbox() {
 function delivered(item, ack) {
   const m = toMessage(ack);
   const open = state.open;
+  state.pending.delete(item.clientMessageId);
   if (open && open.other.id === item.receiverId) {
     if (!open.id) {
       open.id = m.conversationId; // the first message created the conversation: join its room
       socket.send("join_conversation", { conversationId: open.id }).catch(() => {});
+      setRoute(open.id, { push: false });
     }
     merge([ack]);
     render("bottom");
@@ -343,10 +405,11 @@ socket.on("messages_read", ({ conversationId, userId, upToMessageId }) => {
 
 socket.on("message_deleted", removeMessage);
 
-socket.on("presence", ({ userId, isOnline: online }) => {
+socket.on("presence", ({ userId, isOnline: online, lastSeenAt }) => {
   state.online.set(userId, online);
+  if (lastSeenAt !== undefined) state.lastSeen.set(userId, lastSeenAt);
   renderSidebar();
-  if (state.open?.other.id === userId) ui.showPeer(state.open.other, online);
+  if (state.open?.other.id === userId) ui.showPeer(state.open.other, presenceOf(userId));
 });
 
 socket.on("error", (data) => console.warn("chat socket error", data));
@@ -358,6 +421,7 @@ async function enter() {
   ui.showChat(state.me);
   api.schedule();
   await loadConversations();
+  followRoute();
   socket.start();
 }
 
@@ -367,7 +431,9 @@ function leave(message = "") {
   outbox.length = 0;
   state.me = null;
   state.open = null;
+  state.pending.clear();
   state.conversations.clear();
+  setRoute(null, { push: false });
   messageList.clear();
   ui.showConversation(null);
   ui.renderSearchResults(null, {});
@@ -411,7 +477,7 @@ for (const button of document.querySelectorAll("[data-show-form]")) {
 }
 
 ui.$("#logout").addEventListener("click", () => leave());
-ui.$("#back").addEventListener("click", closeConversation);
+ui.$("#back").addEventListener("click", () => closeConversation());
 
 let searchTimer = null;
 ui.$("#search-input").addEventListener("input", (event) => {
@@ -421,7 +487,7 @@ ui.$("#search-input").addEventListener("input", (event) => {
   searchTimer = setTimeout(async () => {
     try {
       const page = await api.users(term);
-      for (const user of page.users) state.online.set(user.id, user.is_online);
+      for (const user of page.users) notePresence(user);
       ui.renderSearchResults(page.users, { isOnline, onPick: pickUser });
     } catch (err) {
       ui.notice(err.message);
@@ -444,6 +510,7 @@ ui.$("#composer").addEventListener("submit", (event) => {
   stopTyping();
   sendMessage(content);
   $input().value = "";
+  ui.fitComposer($input());
 });
 
 $input().addEventListener("keydown", (event) => {
@@ -452,7 +519,20 @@ $input().addEventListener("keydown", (event) => {
     ui.$("#composer").requestSubmit();
   }
 });
-$input().addEventListener("input", onTyping);
+$input().addEventListener("input", () => {
+  ui.fitComposer($input());
+  onTyping();
+});
+
+addEventListener("popstate", () => state.me && followRoute());
+
+// Relative times ("Yesterday", "last seen today at …") move on with the clock.
+setInterval(() => {
+  if (!state.me) return;
+  renderSidebar();
+  render();
+  if (state.open) ui.showPeer(state.open.other, presenceOf(state.open.other.id));
+}, 60_000);
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && state.open) markReadSoon();

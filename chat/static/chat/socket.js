@@ -11,9 +11,10 @@ const HEARTBEAT_MS = 25_000;
 const CLOSE_UNAUTHENTICATED = 4401;
 
 export class SocketError extends Error {
-  constructor(code, message) {
+  constructor(code, message, retryAfter = null) {
     super(message);
     this.code = code;
+    this.retryAfter = retryAfter; // seconds, on `rate_limited`
   }
 }
 
@@ -94,7 +95,7 @@ export class ChatSocket {
     if (waiter) {
       this.pending.delete(frame.ref);
       clearTimeout(waiter.timer);
-      if (frame.event === "error") waiter.reject(new SocketError(frame.data.code, frame.data.message));
+      if (frame.event === "error") waiter.reject(new SocketError(frame.data.code, frame.data.message, frame.data.retryAfter ?? null));
       else waiter.resolve(frame.data);
       return;
     }

@@ -21,11 +21,56 @@ export function displayName(user) {
   return [user.first_name, user.last_name].filter(Boolean).join(" ") || user.username;
 }
 
+const DAY_MS = 86_400_000;
+
+// Calendar days between a time and now, in the viewer's own time zone (0 today, 1 yesterday).
+function daysAgo(when) {
+  const start = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  return Math.round((start(new Date()) - start(when)) / DAY_MS);
+}
+
+const hhmm = (when) => when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+function shortDate(when) {
+  const sameYear = when.getFullYear() === new Date().getFullYear();
+  return when.toLocaleDateString([], { month: "short", day: "numeric", year: sameYear ? undefined : "numeric" });
+}
+
 function clock(iso) {
   const when = new Date(iso);
-  const sameDay = when.toDateString() === new Date().toDateString();
-  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return sameDay ? time : `${when.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
+  return daysAgo(when) === 0 ? hhmm(when) : `${shortDate(when)} ${hhmm(when)}`;
+}
+
+// The conversation list's time: the clock today, then "Yesterday", a weekday, a date.
+export function listTime(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  const ago = daysAgo(when);
+  if (ago <= 0) return hhmm(when);
+  if (ago === 1) return "Yesterday";
+  if (ago < 7) return when.toLocaleDateString([], { weekday: "short" });
+  return shortDate(when);
+}
+
+// A date separator's label, and the key that says two messages fall on the same local day.
+export const dayKey = (iso) => new Date(iso).toDateString();
+
+export function dayLabel(iso) {
+  const when = new Date(iso);
+  const ago = daysAgo(when);
+  if (ago <= 0) return "Today";
+  if (ago === 1) return "Yesterday";
+  const sameYear = when.getFullYear() === new Date().getFullYear();
+  return when.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric", year: sameYear ? undefined : "numeric" });
+}
+
+export function lastSeen(iso) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  const ago = daysAgo(when);
+  if (ago <= 0) return `last seen today at ${hhmm(when)}`;
+  if (ago === 1) return `last seen yesterday at ${hhmm(when)}`;
+  return `last seen ${shortDate(when)}`;
 }
 
 function presenceDot(isOnline) {
@@ -107,6 +152,9 @@ export function renderConversations(conversations, { currentId, isOnline, onOpen
             },
             presenceDot(isOnline(c.other.id)),
             el("span", { class: "name", text: displayName(c.other) }),
+            c.lastMessageAt
+              ? el("time", { class: "when", datetime: c.lastMessageAt, title: new Date(c.lastMessageAt).toLocaleString(), text: listTime(c.lastMessageAt) })
+              : null,
             el("span", { class: "preview", text: c.lastMessage || "" }),
             c.unread
               ? el("span", { class: "badge" }, String(c.unread), el("span", { class: "visually-hidden", text: " unread" }))
@@ -141,34 +189,48 @@ export function renderSearchResults(users, { isOnline, onPick }) {
 
 // --- Conversation pane -------------------------------------------------------------------------
 
-export function showConversation(other, isOnline) {
+export function showConversation(other, presence) {
   $("#chat-view").classList.toggle("has-conversation", Boolean(other));
   $("#conversation").hidden = !other;
   $("#placeholder").hidden = Boolean(other);
   setTyping("");
-  if (other) showPeer(other, isOnline);
+  if (other) showPeer(other, presence);
 }
 
-export function showPeer(other, isOnline) {
+// `presence`: {isOnline, lastSeenAt}; offline people show when they were last seen, if known.
+export function showPeer(other, { isOnline, lastSeenAt }) {
   $("#peer-name").textContent = displayName(other);
   $("#peer-dot").replaceChildren(presenceDot(isOnline));
-  $("#peer-status").textContent = isOnline ? "online" : `@${other.username}`;
+  $("#peer-status").textContent = isOnline ? "online" : lastSeen(lastSeenAt) || `@${other.username}`;
 }
 
 export function setTyping(text) {
   $("#typing").textContent = text;
 }
 
+// The composer grows with its text up to its CSS max-height, then scrolls. Set through the
+// CSSOM (element.style), which the page's CSP allows, unlike a style attribute in markup.
+export function fitComposer(textarea) {
+  textarea.style.height = "auto";
+  const borders = textarea.offsetHeight - textarea.clientHeight;
+  textarea.style.height = `${textarea.scrollHeight + borders}px`;
+}
+
 const keyOf = (m) => (m.id ? `m${m.id}` : `p${m.clientMessageId}`);
+
+function button(text, attrs = {}) {
+  return el("button", { type: "button", class: "action", text, ...attrs });
+}
 
 // The message list: nodes keyed by message id (or clientMessageId while sending), kept in
 // order by a small reconciliation so merges after a reconnect never duplicate a message.
+// A separator (keyed by its local day) goes before the first message of each day.
 export class MessageList {
-  constructor({ onDelete, onNearTop }) {
+  constructor({ onDelete, onRetry, onDiscard, onNearTop }) {
     this.scroller = $("#messages");
     this.list = $("#message-list");
     this.olderButton = $("#load-older");
-    this.onDelete = onDelete;
+    this.on = { onDelete, onRetry, onDiscard };
     this.nodes = new Map();
     this.scroller.addEventListener("scroll", () => this.scroller.scrollTop < 80 && onNearTop());
     this.olderButton.addEventListener("click", onNearTop);
@@ -181,27 +243,64 @@ export class MessageList {
     $("#empty-conversation").hidden = true;
   }
 
+  separator(day, iso) {
+    const label = el("span", { text: dayLabel(iso) });
+    return { node: el("li", { class: "day", "data-day": day, role: "separator" }, label), label };
+  }
+
   create(m, mine) {
-    const receipt = mine ? el("span", { class: "receipt" }) : null;
-    const remove = mine
-      ? el("button", { type: "button", class: "delete", text: "Delete", "aria-label": "Delete message", onclick: () => this.onDelete(m.id) })
+    const entry = { m, mine };
+    entry.receipt = mine ? el("span", { class: "receipt" }) : null;
+    entry.remove = mine ? button("Delete", { class: "action delete", "aria-label": "Delete message", onclick: () => this.askDelete(entry) }) : null;
+    entry.retry = mine ? button("Retry", { class: "action retry", onclick: () => this.on.onRetry(entry.m) }) : null;
+    entry.discard = mine ? button("Discard", { class: "action discard", onclick: () => this.on.onDiscard(entry.m) }) : null;
+    entry.confirm = mine
+      ? el(
+          "span",
+          { class: "confirm", role: "group", "aria-label": "Delete this message?", hidden: true },
+          el("span", { text: "Delete for everyone?" }),
+          button("Delete", { class: "action confirm-delete", onclick: () => this.on.onDelete(entry.m.id) }),
+          button("Cancel", { class: "action cancel-delete", onclick: () => this.cancelDelete(entry) }),
+        )
       : null;
-    const node = el(
+    entry.time = el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) });
+    entry.content = el("p", { class: "content", text: m.content });
+    entry.node = el(
       "li",
-      { class: mine ? "message mine" : "message theirs" },
-      el("p", { class: "content", text: m.content }),
-      el("footer", { class: "meta" }, el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) }), receipt, remove),
+      { class: mine ? "message mine" : "message theirs", onkeydown: (event) => event.key === "Escape" && this.cancelDelete(entry) },
+      entry.content,
+      el("footer", { class: "meta" }, entry.time, entry.receipt, entry.retry, entry.discard, entry.remove),
+      entry.confirm,
     );
-    return { node, receipt, remove };
+    return entry;
+  }
+
+  // Deleting asks first, in place: the confirmation takes the focus, Escape or Cancel backs out.
+  askDelete(entry) {
+    entry.confirm.hidden = false;
+    entry.remove.hidden = true;
+    entry.confirm.querySelector(".cancel-delete").focus();
+  }
+
+  cancelDelete(entry) {
+    if (!entry.confirm || entry.confirm.hidden) return;
+    entry.confirm.hidden = true;
+    entry.remove.hidden = !entry.m.id;
+    entry.remove.focus();
   }
 
   update(entry, m) {
+    entry.m = m;
     if (m.id) entry.node.dataset.id = m.id;
     if (!entry.receipt) return;
-    const status = m.state === "sending" ? "Sending…" : m.state === "failed" ? `Not sent: ${m.error}` : m.isRead ? "Read" : "Sent";
+    const failed = m.state === "failed";
+    const status = m.state === "sending" ? "Sending…" : failed ? `Not sent: ${m.error}` : m.isRead ? "Read" : "Sent";
     entry.node.dataset.state = m.state || (m.isRead ? "read" : "sent");
     entry.receipt.textContent = status;
-    entry.remove.hidden = !m.id;
+    entry.remove.hidden = !m.id || !entry.confirm.hidden;
+    entry.retry.hidden = entry.discard.hidden = !failed;
+    // A rate-limited send can be retried once the server's Retry-After has passed.
+    entry.retry.disabled = failed && m.retryAt > Date.now();
   }
 
   // `keep`: "bottom" scrolls to the newest message; "older" keeps the view still while
@@ -210,7 +309,15 @@ export class MessageList {
     const s = this.scroller;
     const fromBottom = s.scrollHeight - s.scrollTop - s.clientHeight;
     const top = s.scrollTop;
-    const keys = new Set(items.map(keyOf));
+    const rows = [];
+    let day = null;
+    for (const m of items) {
+      const today = dayKey(m.createdAt);
+      if (today !== day) rows.push({ key: `d${today}`, day: today, iso: m.createdAt });
+      day = today;
+      rows.push({ key: keyOf(m), m });
+    }
+    const keys = new Set(rows.map((row) => row.key));
     for (const [key, entry] of this.nodes) {
       if (!keys.has(key)) {
         entry.node.remove();
@@ -218,13 +325,14 @@ export class MessageList {
       }
     }
     let cursor = this.list.firstChild;
-    for (const m of items) {
-      let entry = this.nodes.get(keyOf(m));
+    for (const row of rows) {
+      let entry = this.nodes.get(row.key);
       if (!entry) {
-        entry = this.create(m, m.senderId === meId);
-        this.nodes.set(keyOf(m), entry);
+        entry = row.m ? this.create(row.m, row.m.senderId === meId) : this.separator(row.day, row.iso);
+        this.nodes.set(row.key, entry);
       }
-      this.update(entry, m);
+      if (row.m) this.update(entry, row.m);
+      else entry.label.textContent = dayLabel(row.iso); // "Today" becomes "Yesterday" at midnight
       if (entry.node === cursor) cursor = cursor.nextSibling;
       else this.list.insertBefore(entry.node, cursor);
     }
