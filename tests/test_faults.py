@@ -35,6 +35,7 @@ from tests.support.faultkit import (
     wait_for,
 )
 from tests.support.figures import figure
+from tests.support.waiting import wait_until_async
 
 pytestmark = [pytest.mark.faults]
 
@@ -94,9 +95,11 @@ async def run_under_load(
     rest = [RestSender(peer, c.servers, SEND_INTERVAL) for peer in rest_peers]
     tasks = [asyncio.ensure_future(s.run(stop)) for s in [*senders, *rest]]
     try:
-        await asyncio.sleep(1.5)
+        await wait_until_async(
+            lambda: all(p.ledger.acked for p in [*socket_peers, *rest_peers]), 30, "every peer's first answered send"
+        )
         await fault()
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0)  # the load runs on for a while after the fault: what the ledgers then check
         stop.set()
         # Every unacknowledged send is retried until it is answered: bounded, or the test fails.
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=45)
@@ -220,6 +223,7 @@ def test_kill_9_of_one_daphne_under_load_loses_nothing(live: Cluster) -> None:
         moments["offline"] = await asyncio.to_thread(
             wait_for, lambda: not is_online(live, watcher, "k-lurker"), PRESENCE_TTL + 5, "lurker offline"
         )
+        # The TTL lapsing is what is tested: the stayer must still be online at 1.5 TTLs.
         await asyncio.sleep(max(0.0, PRESENCE_TTL * 1.5 - (time.monotonic() - moments["kill"])))
         moments["stayer_online"] = float(await asyncio.to_thread(is_online, live, watcher, "k-stayer"))
         stop.set()
@@ -252,7 +256,7 @@ def test_redis_restart_under_load_keeps_storing_and_pushing_resumes(live: Cluste
     async def fault() -> None:
         await asyncio.to_thread(live.redis.kill)
         moments["down"] = time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # an outage of a set length, under load: the fault itself
         # REST sends while Redis is down: stored and answered 201 (the broadcast failure is only logged).
         for index in range(3):
             status, body = await asyncio.to_thread(
@@ -302,7 +306,7 @@ def test_postgres_restart_under_load_loses_nothing_and_recovers(live: Cluster) -
     async def fault() -> None:
         await asyncio.to_thread(live.postgres.crash)
         moments["down"] = time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # an outage of a set length, under load: the fault itself
         asked = time.monotonic()
         ready_down.append(await asyncio.to_thread(http_json, live.servers[0].port, "GET", "/readyz"))
         moments["readyz_answer"] = time.monotonic() - asked

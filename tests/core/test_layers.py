@@ -24,6 +24,7 @@ from django.conf import settings as django_settings
 
 from core.layers import ChatChannelLayer, Inbox
 from tests.support import ROOT
+from tests.support.waiting import wait_until_async
 
 SETTINGS = ROOT / "chatproject" / "settings.py"
 
@@ -70,7 +71,9 @@ async def test_configured_layer_delivers_every_message_of_a_burst_to_every_membe
     channels = [await layer.new_channel() for _ in range(20)]
     for channel in channels:
         await layer.group_add(group, channel)
-    await asyncio.sleep(0.1)  # let Redis confirm the subscriptions before the first publish
+    if isinstance(layer, ChatChannelLayer):  # Redis has the subscription before the first publish
+        group_channel = f"{layer.prefix}__group__{group}"
+        assert await _eventually_subscribed(layer.prefix, {group_channel}) == {group_channel}
     count = 300
     try:
         for n in range(count):
@@ -185,6 +188,11 @@ async def _eventually_subscribed(prefix: str, expected: set[str]) -> set[str]:
         await asyncio.sleep(0.05)
 
 
+async def _receiving_on(loop_layer: Any, channel: str) -> None:
+    """Until a receive() waits on the channel's inbox."""
+    await wait_until_async(lambda: loop_layer.channels[channel]._waiters, 3, f"a receive() waiting on {channel}")
+
+
 def _make_layer(prefix: str, cls: Any = ChatChannelLayer) -> Any:
     return cls(hosts=[{"address": django_settings.REDIS_URL}], prefix=prefix)
 
@@ -282,7 +290,7 @@ async def test_a_cancelled_receive_drops_the_inbox_without_an_unsubscribe(
 
         _on_every_shard(monkeypatch, loop_layer, "unsubscribe", record)
         receiving = asyncio.ensure_future(layer.receive(channel))
-        await asyncio.sleep(0.05)
+        await _receiving_on(loop_layer, channel)
         receiving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await receiving
@@ -335,7 +343,7 @@ async def test_a_channel_name_not_made_here_still_works_across_processes(prefix:
         await sender.send(name, {"type": "job", "n": 1})
         assert await asyncio.wait_for(receiving, 5) == {"type": "job", "n": 1}
         receiving = asyncio.ensure_future(worker.receive(name))
-        await asyncio.sleep(0.05)
+        await _receiving_on(worker._get_layer(), name)
         receiving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await receiving

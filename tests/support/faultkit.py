@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -28,23 +28,25 @@ from typing import Any
 from tests.support import ROOT
 from tests.support.figures import figure
 from tests.support.loopback import free_port, http_json
+from tests.support.waiting import wait_until
 
 START_TIMEOUT = 60.0
 PRESENCE_TTL = 3
 
 
-def wait_for(check: Any, timeout: float, what: str, interval: float = 0.05) -> float:
-    """Poll `check()` until it is truthy; return the seconds it took, or raise after `timeout`."""
-    start = time.monotonic()
-    while True:
+def wait_for(check: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> float:
+    """`wait_until` for processes starting and stopping: an exception from `check()` means "not
+    yet"; returns the seconds it took."""
+
+    def quietly() -> object:
         try:
-            if check():
-                return time.monotonic() - start
-        except Exception:  # noqa: S110 - anything but success means "not yet"
-            pass
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not ready within {timeout:.0f} s")
-        time.sleep(interval)
+            return check()
+        except Exception:
+            return False  # anything but success means "not yet"
+
+    start = time.monotonic()
+    wait_until(quietly, timeout, f"{what} ready", interval)
+    return time.monotonic() - start
 
 
 def port_open(port: int) -> bool:
