@@ -10,8 +10,8 @@ writer fails at once ("database table is locked"), so there they skip.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from chat.selectors.messages import messages_in
 from chat.services.messages import SendResult, send_message
 from chat.validation import SendRequest
 from core.pagination import Cursor, PageRequest
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,68 +126,125 @@ def already_read(alice: User, bob: User) -> Message:
     return send(alice, bob, "already read").message
 
 
-@pytest.fixture
-def held_send(alice: User, bob: User, already_read: Message) -> Iterator[tuple[threading.Event, list[Message]]]:
-    """A send whose transaction has inserted its message (lock held, id taken) but not committed.
+def backend_pid() -> int | None:
+    """This thread's database session on PostgreSQL (None elsewhere)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
 
-    Yields (release, holder): setting `release` lets it commit; `holder[0]` is its message.
-    """
-    inserted, release = threading.Event(), threading.Event()
-    holder: list[Message] = []
+
+def blocking(pid: int) -> list[int]:
+    """The sessions whose locks PostgreSQL says `pid` is waiting for."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
+        return list(cursor.fetchone()[0])
+
+
+def waits_on_a_conversation_row(pid: int) -> bool:
+    """A session blocked on a row takes that row's tuple lock while it waits (a wait on a unique
+    index, say, takes none): is `pid`'s on a conversation row?"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND locktype = 'tuple' AND relation = %s::regclass)",
+            [pid, Conversation._meta.db_table],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+@dataclass
+class Held:
+    """A send whose transaction has inserted its message (lock held, id taken) but not committed:
+    setting `release` lets it commit; `messages[0]` is its message, `pid` its database session."""
+
+    release: threading.Event
+    messages: list[Message]
+    pid: int | None
+
+
+@pytest.fixture
+def held_send(alice: User, bob: User, already_read: Message) -> Iterator[Held]:
+    inserted = threading.Event()
+    held = Held(threading.Event(), [], None)
 
     def hold() -> None:
         try:
             with transaction.atomic():
-                holder.append(send(alice, bob, "committed late").message)
+                held.pid = backend_pid()
+                held.messages.append(send(alice, bob, "committed late").message)
                 inserted.set()
-                release.wait(20)
+                held.release.wait(20)
         finally:
             connection.close()
 
     thread = threading.Thread(target=hold)
     thread.start()
     assert inserted.wait(20), "the held send never inserted"
-    yield release, holder
-    release.set()
+    yield held
+    held.release.set()
     thread.join(20)
 
 
-def start_send(sender: User, receiver: User, content: str) -> tuple[threading.Thread, list[Message]]:
-    """Start a send in a thread; its message appears in the returned list once it commits."""
-    sent: list[Message] = []
+@dataclass
+class Started:
+    thread: threading.Thread
+    sent: list[Message]  # its message, once it has committed
+    pid: int | None
+
+
+def start_send(sender: User, receiver: User, content: str) -> Started:
+    """Start a send in a thread; returns once the thread has its database session."""
+    connected = threading.Event()
+    started = Started(threading.Thread(), [], None)
 
     def run() -> None:
         try:
-            sent.append(send(sender, receiver, content).message)
+            started.pid = backend_pid()
+            connected.set()
+            started.sent.append(send(sender, receiver, content).message)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, sent
+    started.thread = threading.Thread(target=run)
+    started.thread.start()
+    assert connected.wait(20), "the send's thread never reached the database"
+    return started
 
 
+def wait_blocked_by(started: Started, held: Held) -> None:
+    """Until the started send waits for the held send's locks (PostgreSQL shows who waits for whom);
+    fails if it finishes instead. SQLite shows no waits: there the send is only given its start."""
+    if started.pid is None or held.pid is None:
+        return
+    pid = started.pid
+    blockers = wait_until(lambda: started.sent or blocking(pid), 20, "the send to finish or wait for a lock")
+    assert started.sent == [], "the second send did not wait for the conversation lock"
+    assert blockers == [held.pid]
+    assert waits_on_a_conversation_row(pid), "the second send waits, but not for the conversation row"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite has one lock for the whole file and shows no waits"
+)
 def test_a_send_waits_for_the_conversation_lock_of_an_uncommitted_send(
-    alice: User, bob: User, held_send: tuple[threading.Event, list[Message]]
+    storage_path: None, alice: User, bob: User, held_send: Held
 ) -> None:
-    release, _ = held_send
-    thread, sent = start_send(bob, alice, "sent while locked")
-    time.sleep(0.3)
-    assert sent == [], "the second send did not wait for the conversation lock"
-    release.set()
-    thread.join(20)
-    assert len(sent) == 1
+    started = start_send(bob, alice, "sent while locked")
+    wait_blocked_by(started, held_send)
+    held_send.release.set()
+    started.thread.join(20)
+    assert [m.seq for m in [*held_send.messages, *started.sent]] == [2, 3]
 
 
 def test_a_cursor_read_never_skips_a_message_that_commits_late(
-    alice: User, bob: User, already_read: Message, held_send: tuple[threading.Event, list[Message]]
+    storage_path: None, alice: User, bob: User, already_read: Message, held_send: Held
 ) -> None:
     """The hazard: A takes id 10, B takes id 11 and commits, a reader sees 11 and asks after=11,
     then A commits 10 and is never fetched. The conversation lock makes B wait for A before it
     takes an id, so a reader polling `after=<last id seen>` meanwhile sees neither, then both."""
-    release, late = held_send
-    thread, waiting = start_send(bob, alice, "sent while locked")
-    time.sleep(0.3)
+    started = start_send(bob, alice, "sent while locked")
+    wait_blocked_by(started, held_send)
     received: list[Message] = []
     page = PageRequest(page=1, limit=50)
 
@@ -196,12 +254,13 @@ def test_a_cursor_read_never_skips_a_message_that_commits_late(
         received.extend(result.items)
 
     poll()  # while A holds the lock: B is waiting, so nothing is visible yet
-    release.set()
-    thread.join(20)
+    held_send.release.set()
+    started.thread.join(20)
     poll()
     assert [m.content for m in received] == ["committed late", "sent while locked"]
-    assert late[0].pk < waiting[0].pk
-    assert (late[0].seq, waiting[0].seq) == (2, 3)
+    (late,), (waiting,) = held_send.messages, started.sent
+    assert late.pk < waiting.pk
+    assert (late.seq, waiting.seq) == (2, 3)
 
 
 def test_a_reader_polling_after_its_last_id_during_a_burst_sees_every_message_in_order(alice: User, bob: User) -> None:

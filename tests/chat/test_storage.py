@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from django.db import connection
 from django.forms.models import model_to_dict
 
 from accounts.models import User
@@ -23,19 +21,9 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-def _paths() -> list[Any]:
-    paths = [pytest.param(storage._store_portable, id="portable")]
-    if connection.vendor == "postgresql":
-        paths.append(pytest.param(storage._store_postgresql, id="postgresql"))
-    return paths
-
-
-@pytest.fixture(params=_paths())
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Message]:
+@pytest.fixture
+def store(storage_path: None) -> Callable[..., Message]:
     """store_messages of one message, forced onto one path."""
-    path = request.param
-    monkeypatch.setattr(storage, "_store_postgresql", path)
-    monkeypatch.setattr(storage, "_store_portable", path)
 
     def send(sender: User, receiver: User, content: str = "hi", client_message_id: str | None = None) -> Message:
         item = storage.NewMessage(
@@ -77,11 +65,9 @@ def test_a_repeated_client_message_id_stores_nothing(store: Callable[..., Messag
     assert Conversation.objects.get().last_seq == 1  # the refused insert took no seq
 
 
-@pytest.fixture(params=_paths())
-def store_batch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[Message]]:
+@pytest.fixture
+def store_batch(storage_path: None) -> Callable[..., list[Message]]:
     """store_messages of a batch, forced onto one path."""
-    monkeypatch.setattr(storage, "_store_postgresql", request.param)
-    monkeypatch.setattr(storage, "_store_portable", request.param)
 
     def send(*triples: tuple[User, User, str]) -> list[Message]:
         items = [storage.NewMessage(sender_id=s.pk, receiver_id=r.pk, content=c) for s, r, c in triples]
