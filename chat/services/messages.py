@@ -9,7 +9,10 @@ stored by one statement and published in one round trip. A single send is a batc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -42,10 +45,16 @@ class _Facts:
 
 
 # What the rules of each send need to know, for a whole batch in one round trip: one row per
-# send, each fact a scalar subquery (a missing row reads as NULL). CAST types the parameters on
-# every backend.
+# send, each fact a scalar subquery (a missing row reads as NULL). The sends' columns, once:
+_SEND_COLUMNS = (
+    ("i", "INTEGER"),
+    ("receiver_id", "BIGINT"),
+    ("sender_id", "BIGINT"),
+    ("client_message_id", "VARCHAR(64)"),
+    ("conversation_id", "BIGINT"),
+)
 _FACTS_SQL = """
-WITH sends (i, receiver_id, sender_id, client_message_id, conversation_id) AS (VALUES {rows})
+WITH sends ({names}) AS ({sends})
 SELECT sends.i,
        (SELECT is_active FROM {user} WHERE id = sends.receiver_id),
        (SELECT id FROM {message} WHERE sender_id = sends.sender_id AND client_message_id = sends.client_message_id),
@@ -53,27 +62,45 @@ SELECT sends.i,
        (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id)
   FROM sends
 """
-_FACTS_ROW = (
-    "(CAST(%s AS INTEGER), CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS VARCHAR(64)), CAST(%s AS BIGINT))"
-)
 
 
-def _facts(sends: list[Send]) -> list[_Facts]:
-    sql = _FACTS_SQL.format(
-        rows=", ".join([_FACTS_ROW] * len(sends)),
+@lru_cache(maxsize=256)
+def _facts_sql(rows: int | None) -> str:
+    """On PostgreSQL the sends are one JSON parameter (`rows` None: the same text for every batch,
+    parsed once: docs/benchmarks.md, "constant statement"); elsewhere a VALUES row per send. CAST
+    types the parameters on every backend."""
+    if rows is None:
+        typed = ", ".join(f"{name} {t}" for name, t in _SEND_COLUMNS)
+        sends = f"SELECT * FROM json_to_recordset(CAST(%s AS json)) AS r({typed})"  # noqa: S608 - fixed names
+    else:
+        row = "({})".format(", ".join(f"CAST(%s AS {t})" for _, t in _SEND_COLUMNS))
+        sends = "VALUES " + ", ".join([row] * rows)
+    return _FACTS_SQL.format(
+        names=", ".join(name for name, _ in _SEND_COLUMNS),
+        sends=sends,
         user=User._meta.db_table,
         message=Message._meta.db_table,
         conversation=Conversation._meta.db_table,
     )
-    params: list[int | str | None] = []
-    for i, send in enumerate(sends):
-        r = send.request
-        params += [i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id]
+
+
+def _facts(sends: list[Send]) -> list[_Facts]:
+    rows = [
+        (i, s.request.receiver_id, s.sender.pk, s.request.client_message_id, s.request.conversation_id)
+        for i, s in enumerate(sends)
+    ]
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        names = [name for name, _ in _SEND_COLUMNS]
+        records = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
+        sql, params = _facts_sql(None), [records]
+    else:
+        sql, params = _facts_sql(len(rows)), [value for row in rows for value in row]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
+        found = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
     return [
-        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None) for _, active, existing, p1, p2 in rows
+        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None) for _, active, existing, p1, p2 in found
     ]
 
 
