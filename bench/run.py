@@ -21,10 +21,12 @@ import os
 import platform
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from typing import Any
 from bench import servers
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, ratio
 
-PHASES = ("idle", "chat", "pgbench", "rest", "auth")
+PHASES = ("idle", "chat", "peer", "pgbench", "rest", "auth")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -75,6 +77,9 @@ class Plan:
     server: str
     settings_module: str
     profile: str  # a chat rate, or "idle" (the connect phase)
+    peer_pairs: int = 50
+    peer_messages: int = 60
+    peer_rounds: int = 2
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -99,6 +104,9 @@ class Plan:
             server=os.environ.get("BENCH_SERVER", "daphne"),
             settings_module=os.environ.get("BENCH_SETTINGS", "chatproject.settings"),
             profile=profile,
+            peer_pairs=int(_number("BENCH_PEER_PAIRS", 50)),
+            peer_messages=int(_number("BENCH_PEER_MESSAGES", 60)),
+            peer_rounds=int(_number("BENCH_PEER_ROUNDS", 1 if quick else 2)),
         )
 
 
@@ -113,6 +121,7 @@ class Results:
     pgbench_clients: int = 8
     rest: dict[str, Any] = field(default_factory=dict)
     auth: list[dict[str, Any]] = field(default_factory=list)
+    peer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # peer name → one result per round
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -313,6 +322,47 @@ def _start_profiler(
     )  # fmt: skip
 
 
+def _peer_phase(
+    plan: Plan, chat: list[servers.Server], pg_server: str, secret: str, log_dir: Path, results: Results
+) -> None:
+    """Ours and the Node peer in turn, `peer_rounds` times (A B A B: the box's drift hits both)."""
+    from bench import db, peer
+
+    missing = peer.node_missing()
+    node: servers.Server | None = None
+    node_db = f"{results.machine['database']}_node"
+    if missing:
+        results.peer["seed-node"] = [asdict(peer.PeerResult("seed-node", skipped=missing))]
+    else:
+        print("  peer: installing bench/peers/seed-node (npm ci, once per lockfile) …", flush=True)
+        peer.install_node_peer()
+        db.recreate_database(pg_server, node_db)
+        results.machine["node_database"] = node_db
+        node = peer.start_node(f"{pg_server}/{node_db}", secret, log_dir)
+        results.machine["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    try:
+        for round_ in range(plan.peer_rounds):
+            got = asyncio.run(peer.run_ours(chat, plan.peer_pairs, plan.peer_messages, f"peer{round_}o"))
+            _peer_record(results, got, round_)
+            if node is not None:
+                tag = f"peer{round_}n"
+                got = asyncio.run(peer.run_node(node, pg_server, node_db, plan.peer_pairs, plan.peer_messages, tag))
+                _peer_record(results, got, round_)
+    finally:
+        if node is not None:
+            servers.stop(node)
+
+
+def _peer_record(results: Results, got: Any, round_: int) -> None:
+    results.peer.setdefault(got.name, []).append(asdict(got))
+    print(
+        f"  peer {got.name}, round {round_ + 1}: {got.msgs_per_s:,.0f} msgs/s, p99 {fmt(got.latency['p99'])} ms, "
+        f"server CPU {got.server_cpu_ms:.2f} ms/msg; lost {got.lost}, doubled {got.duplicated}; CPU ms per message: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in got.cpu_ms_per_message.items()),
+        flush=True,
+    )
+
+
 def _pgbench_phase(plan: Plan, pg: dict[str, Any], db_name: str, out_dir: Path, results: Results) -> None:
     from bench import db
 
@@ -442,6 +492,7 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
                     ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "other")
                     + f"; rest of the machine {cpu.get('other', 0):.2f}",
                 )
+    _peer_rows(results, row)
     if results.idle:
         idle, bare = results.idle, results.bare
         kib = idle["bytes_per_socket"] / 1024
@@ -555,6 +606,57 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
     return rows, targets
 
 
+def _median(runs: list[dict[str, Any]], get: Callable[[dict[str, Any]], float]) -> float:
+    return statistics.median(get(r) for r in runs)
+
+
+def _peer_rows(results: Results, row: Callable[..., None]) -> None:
+    """One row per peer (medians over the rounds), then ours ÷ the peer's."""
+    if not results.peer:
+        return
+    ours, node = results.peer.get("this project", []), results.peer.get("seed-node", [])
+    medians: dict[str, dict[str, float]] = {}
+    labels = {
+        "this project": "peer: this project (daphne x2, PostgreSQL, Redis)",
+        "seed-node": "peer: seed-node (Express + Socket.IO + Sequelize, 1 Node process)",
+    }
+    for name, runs in (("this project", ours), ("seed-node", node)):
+        if not runs:
+            continue
+        if runs[0].get("skipped"):
+            row(labels[name], f"not run: {runs[0]['skipped']}")
+            continue
+        m = {
+            "rate": _median(runs, lambda r: r["msgs_per_s"]),
+            "p99": _median(runs, lambda r: r["latency"]["p99"]),
+            "cpu": _median(runs, lambda r: r["server_cpu_ms"]),
+            "pg": _median(runs, lambda r: r["cpu_ms_per_message"].get("postgres", 0.0)),
+        }
+        medians[name] = m
+        first = runs[0]
+        bad = sum(r["lost"] + r["duplicated"] for r in runs)
+        row(
+            labels[name],
+            f"{fmt(m['rate'])} msgs/s; p99 {fmt(m['p99'])} ms; server CPU {m['cpu']:.2f} ms/msg "
+            f"(PostgreSQL {m['pg']:.2f}); lost + doubled {bad}",
+            f"{first['messages']:,} msgs, {len(runs)} round(s), medians",
+            None,
+            Target("server CPU ms per message", m["cpu"], 0.6, False, " ms") if name == "this project" else None,
+        )
+        if name == "this project":
+            row("peer: this project, nothing lost or doubled", str(bad), "", None, Target("peer ledger", bad, 0, False))
+    if "this project" in medians and "seed-node" in medians:
+        a, b = medians["this project"], medians["seed-node"]
+        rate = ratio(a["rate"], b["rate"])
+        row("peer: msgs/s, this project ÷ seed-node", fmt(rate), f"seed-node {fmt(b['rate'])} msgs/s", rate,
+            Target("msgs/s ratio to seed-node", rate, 1.8, True))  # fmt: skip
+        p99 = ratio(a["p99"], b["p99"])
+        row("peer: p99, this project ÷ seed-node", fmt(p99), f"seed-node {fmt(b['p99'])} ms", p99,
+            Target("p99 ratio to seed-node", p99, 1.0, False))  # fmt: skip
+        cpu = ratio(a["cpu"], b["cpu"])
+        row("peer: server CPU per message, this project ÷ seed-node", fmt(cpu), f"seed-node {b['cpu']:.2f} ms", cpu)
+
+
 def print_report(results: Results) -> str:
     rows, targets = build_rows(results)
     m = results.machine
@@ -659,6 +761,8 @@ def main() -> int:
                 chat = servers.start_chat_servers(["server_a", "server_b"], env, out_dir, server=plan.server)
                 print("  chat: servers restarted after the storm", flush=True)
             _chat_phase(plan, chat, out_dir, results)
+        if "peer" in plan.phases:
+            _peer_phase(plan, chat, pg_server, secret, out_dir, results)
         if "pgbench" in plan.phases:
             _pgbench_phase(plan, _pg_parts(pg_server), db_name, out_dir, results)
         if "rest" in plan.phases:
@@ -677,7 +781,9 @@ def main() -> int:
 
         traceback.print_exc()
     finally:
-        _cleanup(chat, pg_server, db_name if created else None, redis_url, prefix)
+        dbs = [db_name] if created else []
+        dbs += [results.machine["node_database"]] if results.machine.get("node_database") else []
+        _cleanup(chat, pg_server, dbs, redis_url, prefix)
     results.machine["load_average_end"] = _load_average()
     results.machine["seconds"] = round(time.monotonic() - started)
     text = print_report(results)
@@ -691,25 +797,29 @@ def main() -> int:
     return status
 
 
-def _cleanup(chat: list[servers.Server], pg_server: str, db_name: str | None, redis_url: str, prefix: str) -> None:
-    """Stop every process, drop the bench database, delete the run's Redis keys; Ctrl-C cannot cut it short."""
+def _cleanup(chat: list[servers.Server], pg_server: str, db_names: list[str], redis_url: str, prefix: str) -> None:
+    """Stop every process, drop the bench databases, delete the run's Redis keys; Ctrl-C cannot cut it short."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         servers.stop_many(list(chat))
         servers.stop_all()
-        if db_name is not None:
+        if db_names:
             try:
                 from django.db import connections
 
                 connections.close_all()
             except Exception:  # noqa: S110 - Django may not be set up yet; the drop forces sessions out
                 pass
+        for db_name in db_names:
             if os.environ.get("BENCH_KEEP_DB", "").lower() in {"1", "true", "yes"}:
                 print(f"  BENCH_KEEP_DB: database {db_name} kept", flush=True)
             else:
                 from bench import db
 
-                db.drop_database(pg_server, db_name)
+                try:
+                    db.drop_database(pg_server, db_name)
+                except Exception as exc:
+                    print(f"  could not drop database {db_name}: {exc}", flush=True)
         try:
             _clear_redis(redis_url, prefix)
         except Exception as exc:

@@ -105,6 +105,11 @@ def _spawn(name: str, args: list[str], env: dict[str, str], port: int, log_dir: 
     return server
 
 
+def spawn(name: str, args: list[str], env: dict[str, str], port: int, log_dir: Path) -> Server:
+    """Any other server the bench runs (the Node peer): its own session, its log, stopped at exit."""
+    return _spawn(name, args, env, port, log_dir)
+
+
 def start_chat_servers(names: list[str], env: dict[str, str], log_dir: Path, *, server: str = "daphne") -> list[Server]:
     """Start several chat servers at once (their imports overlap) and wait until each listens."""
     started = [start_daphne(name, env, log_dir, server=server, wait=False) for name in names]

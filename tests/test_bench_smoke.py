@@ -8,6 +8,7 @@ run checks every message, prints its table and leaves no database behind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench import auth, chat_load, db, idle, rest, run, servers, sockets, stats
+from bench import auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, percentile, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +179,7 @@ def test_the_bench_database_is_its_own_and_named_so() -> None:
 
 def test_every_bench_module_imports() -> None:
     # The load client, the servers and the phases import (their third-party modules are installed).
-    for module in (auth, chat_load, db, idle, rest, run, servers, sockets, stats):
+    for module in (auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats):
         assert module.__doc__, module.__name__
     assert servers.rss_bytes(os.getpid()) > 0
     assert db.PGBENCH_SCRIPT.count("INSERT INTO chat_message") == 1
@@ -234,3 +235,92 @@ def test_a_tiny_chat_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
     with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
         left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
     assert left == [], f"the bench left its database {name} behind"
+
+
+def _peer_run(name: str, rate: float, p99: float, cpu: float, lost: int = 0) -> dict[str, Any]:
+    latency = {"count": 600, "p50": p99 / 3, "p99": p99, "p999": p99, "max": p99}
+    group = "node" if name == "seed-node" else "server_a"
+    return asdict(
+        peer.PeerResult(
+            name, messages=600, seconds=600 / rate, msgs_per_s=rate, latency=latency, lost=lost, ok=lost == 0,
+            cpu_ms_per_message={group: cpu, "postgres": 0.5}, server_cpu_ms=cpu,
+        )
+    )  # fmt: skip
+
+
+def test_the_peer_rows_take_medians_and_judge_the_ratios() -> None:
+    results = run.Results(
+        peer={
+            "this project": [_peer_run("this project", 1000, 40, 0.5), _peer_run("this project", 800, 60, 0.7)],
+            "seed-node": [_peer_run("seed-node", 500, 90, 1.5), _peer_run("seed-node", 500, 110, 1.5, lost=1)],
+        }
+    )
+    rows, targets = run.build_rows(results)
+    by_name = {t.name: t for t in targets}
+    assert by_name["server CPU ms per message"].value == pytest.approx(0.6)  # median of 0.5 and 0.7
+    assert by_name["msgs/s ratio to seed-node"].value == pytest.approx(900 / 500)
+    assert by_name["p99 ratio to seed-node"].value == pytest.approx(50 / 100)
+    assert by_name["peer ledger"].value == 0  # ours lost nothing; the peer's loss shows in its own row
+    node_row = next(r for r in rows if r[0].startswith("peer: seed-node"))
+    assert "lost + doubled 1" in node_row[1]
+    skipped = run.Results(peer={"this project": [_peer_run("this project", 900, 50, 0.5)]})
+    skipped.peer["seed-node"] = [asdict(peer.PeerResult("seed-node", skipped="node not on the PATH"))]
+    rows, targets = run.build_rows(skipped)
+    assert any(r[1] == "not run: node not on the PATH" for r in rows)
+    assert "msgs/s ratio to seed-node" not in {t.name for t in targets}
+
+
+def test_the_socketio_client_reads_engineio_packets() -> None:
+    frames: list[dict[str, Any]] = []
+
+    async def scenario() -> tuple[Any, Any]:
+        client = socketio.SocketIOClient.__new__(socketio.SocketIOClient)
+        loop = asyncio.get_running_loop()
+        client.on_frame, client.acks = lambda frame, now: frames.append(frame), {7: loop.create_future()}
+        client.opened, client.connected = loop.create_future(), loop.create_future()
+        client._packet('0{"sid":"abc"}', 0.0)  # namespace connected
+        client._packet('2["new_message",{"content":"hi"}]', 0.0)
+        client._packet('37[{"success":true}]', 0.0)
+        return client.connected.result(), client.acks
+
+    connected, acks = asyncio.run(scenario())
+    assert connected == {"sid": "abc"}
+    assert frames == [{"event": "new_message", "data": {"content": "hi"}}]
+    assert acks == {}  # the ack resolved its future and was removed
+
+
+@pytest.mark.e2e
+def test_a_tiny_peer_phase_runs_both_peers_and_cleans_up(tmp_path: Path) -> None:
+    if not (_postgres_reachable() and _redis_reachable()):
+        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
+    if peer.node_missing():
+        pytest.skip(f"the Node peer needs node and npm: {peer.node_missing()}")
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_ONLY": "peer",
+            "BENCH_PEER_PAIRS": "3",
+            "BENCH_PEER_MESSAGES": "5",
+            "BENCH_PEER_ROUNDS": "1",
+            "BENCH_RESULTS": str(tmp_path),
+            "DB_POOL_MIN": "1",
+            "DB_POOL_MAX": "4",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result_file,) = tmp_path.glob("*.json")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    for name in ("this project", "seed-node"):
+        (got,) = result["peer"][name]
+        assert got["ok"] and got["messages"] == 15 and got["lost"] == got["duplicated"] == 0, got
+        assert got["server_cpu_ms"] > 0
+    assert "peer: msgs/s, this project ÷ seed-node" in done.stdout
+    names = [result["machine"]["database"], result["machine"]["node_database"]]
+    import psycopg
+
+    with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", [names]).fetchall()
+    assert left == [], f"the bench left databases behind: {left}"
