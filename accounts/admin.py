@@ -7,7 +7,7 @@ access token can be minted either (old access tokens already stop working: their
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -20,9 +20,15 @@ from django.utils.safestring import SafeString
 from accounts import services
 from accounts.models import User
 
+# The stubs make admin classes generic in their model; at run time they are not subscriptable.
+if TYPE_CHECKING:
+    _UserAdminBase = BaseUserAdmin[User]
+else:
+    _UserAdminBase = BaseUserAdmin
+
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(_UserAdminBase):
     list_display = (
         "username",
         "email",

@@ -16,7 +16,7 @@ from accounts.models import User
 class ModelBackend(backends.ModelBackend):
     """Django's ModelBackend.authenticate step by step, each hash through accounts.passwords."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> User | None:
         if username is None:
@@ -37,7 +37,7 @@ class ModelBackend(backends.ModelBackend):
             user.save(update_fields=["password"])
         return user if correct and self.user_can_authenticate(user) else None
 
-    async def aauthenticate(  # type: ignore[override]
+    async def aauthenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> User | None:
         """The synchronous path in a worker thread, so there is one implementation."""

@@ -8,7 +8,7 @@ right. Hard deletes are not offered: a removed row would leave a hole in a conve
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -21,6 +21,13 @@ from django.utils.text import Truncator
 from accounts.models import User
 from chat.models import Conversation, Message
 from chat.services import moderation
+
+# The stubs make ModelAdmin generic in its model; at run time it is not subscriptable.
+if TYPE_CHECKING:
+    _ConversationAdminBase = admin.ModelAdmin[Conversation]
+    _MessageAdminBase = admin.ModelAdmin[Message]
+else:
+    _ConversationAdminBase = _MessageAdminBase = admin.ModelAdmin
 
 PREVIEW_CHARS = 80
 
@@ -57,7 +64,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(_ConversationAdminBase):
     list_display = (
         "id",
         "participant_1_link",
@@ -118,7 +125,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(_MessageAdminBase):
     list_display = (
         "id",
         "conversation_link",

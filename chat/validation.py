@@ -6,7 +6,7 @@ and names the offending field the same way everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,7 +113,7 @@ def parse_send(data: Any) -> SendRequest:
     body = require_mapping(data)
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    fields = {
+    fields: dict[str, Callable[[], object]] = {
         "receiver_id": lambda: object_id(body, "receiverId"),
         "content": lambda: _content(body),
         "attachment_url": lambda: _attachment_url(body),

@@ -161,6 +161,7 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 REDIS_MAX_CONNECTIONS = env.integer("REDIS_MAX_CONNECTIONS", 1000)
 # Namespaces every Redis key and channel, so several deployments (or test runs) can share one Redis.
 CHANNEL_PREFIX = env.string("CHANNEL_PREFIX", "chat")
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

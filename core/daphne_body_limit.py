@@ -99,7 +99,8 @@ class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
             return
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
-        http.Request.connectionLost(self, reason)  # daphne's would report it gone a second time
+        # Daphne's would report it gone a second time; twisted leaves this method untyped.
+        http.Request.connectionLost(self, reason)  # type: ignore[no-untyped-call]
 
 
 def target_text(raw: bytes) -> str:

@@ -36,4 +36,4 @@ def lazy_connection_logging() -> None:
     """Make autobahn's per-connection debug formatting lazy (idempotent)."""
     import autobahn.websocket.protocol as autobahn_protocol
 
-    autobahn_protocol.pformat = _LazyPformat  # type: ignore[assignment]
+    vars(autobahn_protocol)["pformat"] = _LazyPformat  # the module's global, which its logging calls

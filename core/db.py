@@ -30,7 +30,7 @@ def _select(model: type[models.Model], vendor: str) -> tuple[str, list[str], _Co
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
     columns = ", ".join(quote(str(f.column)) for f in fields)
-    pk = quote(str(model._meta.pk.column))  # type: ignore[union-attr]
+    pk = quote(str(model._meta.pk.column))
     sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {pk} = %s"  # noqa: S608 - names from the model
     converters: _Converters = []
     for index, field in enumerate(fields):

@@ -56,7 +56,7 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-class StaticFilesMiddleware(WhiteNoiseMiddleware):
+class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]  # whitenoise ships no types
     """WhiteNoise, so daphne serves /static/ itself whether DEBUG is on or off.
 
     Daphne (unlike `runserver`) serves no static files, and Django's own static view is

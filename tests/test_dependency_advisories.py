@@ -96,7 +96,7 @@ def _documents(docs: dict[str, dict[str, Any]]) -> Fetch:
 
 
 def test_a_pin_with_a_known_advisory_is_vulnerable_and_an_older_release_is_reported() -> None:
-    docs = {
+    docs: dict[str, dict[str, Any]] = {
         "bad/json": {"info": {"version": "1.0"}, "releases": {"1.0": []}, "vulnerabilities": [{"id": "PYSEC-1"}]},
         "old/json": {"info": {"version": "2.1"}, "releases": {"2.0": [], "2.1": []}, "vulnerabilities": []},
         "exact/1.0/json": {"vulnerabilities": [{"id": "GHSA-x", "withdrawn": "2026-01-01"}]},

@@ -28,13 +28,13 @@ from tests.support.faultkit import (
     RestSender,
     SocketSender,
     cluster,
-    http_json,
     register,
     resync,
     tools_missing,
     wait_for,
 )
 from tests.support.figures import figure
+from tests.support.loopback import http_json
 from tests.support.waiting import wait_until_async
 
 pytestmark = [pytest.mark.faults]
@@ -93,7 +93,7 @@ async def run_under_load(
     stop = asyncio.Event()
     senders = [SocketSender(peer, c.servers, SEND_INTERVAL) for peer in socket_peers]
     rest = [RestSender(peer, c.servers, SEND_INTERVAL) for peer in rest_peers]
-    tasks = [asyncio.ensure_future(s.run(stop)) for s in [*senders, *rest]]
+    tasks = [asyncio.ensure_future(s.run(stop)) for s in senders] + [asyncio.ensure_future(r.run(stop)) for r in rest]
     try:
         await wait_until_async(
             lambda: all(p.ledger.acked for p in [*socket_peers, *rest_peers]), 30, "every peer's first answered send"

@@ -212,7 +212,7 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(anon.post("/api/auth/token/refresh", {"refresh": 5}, format="json"), "/api/auth/token/refresh", "POST")
     check(as_alice.get("/api/auth/me"), "/api/auth/me", "GET")
     check(anon.get("/api/auth/me"), "/api/auth/me", "GET")
-    check(as_alice.get("/api/auth/users", {"search": "b", "limit": 5}), "/api/auth/users", "GET")
+    check(as_alice.get("/api/auth/users", {"search": "b", "limit": "5"}), "/api/auth/users", "GET")
     check(as_alice.get("/api/auth/users", {"limit": 101}), "/api/auth/users", "GET")
     check(anon.get("/api/auth/users"), "/api/auth/users", "GET")
     settings.PASSWORD_HASH_WAIT_SECONDS = 1
@@ -251,7 +251,7 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.get(messages_url(cid), {"after": 1, "before": 5}), f"{conv}/messages", "GET")
     check(as_carol.get(messages_url(cid)), f"{conv}/messages", "GET")
     check(as_alice.get(search_url(cid), {"q": "HI"}), f"{conv}/search", "GET")
-    check(as_alice.get(search_url(cid), {"q": "re", "before": message.pk + 1}), f"{conv}/search", "GET")
+    check(as_alice.get(search_url(cid), {"q": "re", "before": str(message.pk + 1)}), f"{conv}/search", "GET")
     check(as_alice.get(search_url(cid), {"q": " "}), f"{conv}/search", "GET")
     check(as_carol.get(search_url(cid), {"q": "hi"}), f"{conv}/search", "GET")
     check(as_alice.get("/api/chat/unread-count"), "/api/chat/unread-count", "GET")
@@ -276,7 +276,7 @@ def test_every_endpoint_answers_what_the_schema_documents(
     def unreachable(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
 
-    calls = [
+    calls: list[tuple[APIClient, str, str, dict[str, Any] | None]] = [
         (anon, "POST", "/api/auth/register", {"username": "erin", "password": "a-strong-pass-123"}),
         (anon, "POST", "/api/auth/token", {"username": "dave", "password": "a-strong-pass-123"}),
         (anon, "POST", "/api/auth/token/refresh", {"refresh": refresh}),

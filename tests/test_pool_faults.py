@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.support.faultkit import Cluster, Daphne, cluster, daphne_env, http_json, register, tools_missing, wait_for
+from tests.support.faultkit import Cluster, Daphne, cluster, daphne_env, register, tools_missing, wait_for
 from tests.support.figures import figure
+from tests.support.loopback import http_json
 
 pytestmark = [pytest.mark.faults]
 

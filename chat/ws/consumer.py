@@ -37,7 +37,7 @@ _ROOM_FIRST = frozenset({"messages_read", "message_deleted", "message_notificati
 
 
 def _query_token(scope: dict[str, Any]) -> str | None:
-    raw = scope.get("query_string", b"")
+    raw: bytes = scope.get("query_string", b"")
     try:
         values = parse_qs(raw.decode("latin1")).get("token")
     except ValueError:
@@ -46,7 +46,8 @@ def _query_token(scope: dict[str, Any]) -> str | None:
 
 
 def _header_token(scope: dict[str, Any]) -> str | None:
-    for name, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
         if name == b"authorization":
             parts = value.decode("latin1").split(None, 1)
             if len(parts) == 2 and parts[0].lower() == "bearer":
@@ -54,7 +55,7 @@ def _header_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels ships no types
     session: Session
     _counted = False  # whether this socket is in the open-sockets gauge
     _closing = False

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
 from accounts.models import User
 from chat.models import Conversation, Message
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _concurrent_writers(no_rate_limit: None) -> None:
     """Skip on in-memory SQLite (decided here, once the test database is in place); no rate limit."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+    db = connections[DEFAULT_DB_ALIAS]
+    if isinstance(db, SQLiteDatabaseWrapper) and db.is_in_memory_db():
         pytest.skip("in-memory SQLite fails a second writer at once instead of making it wait")
 
 

@@ -38,16 +38,16 @@ def bad_token(kind: str, user: User) -> str:
     if kind == "garbage":
         return "not.a.token"
     if kind == "expired":
-        token = AccessToken.for_user(user)
-        token.set_exp(lifetime=-timedelta(seconds=1))
-        return str(token)
+        expired = AccessToken.for_user(user)
+        expired.set_exp(lifetime=-timedelta(seconds=1))
+        return str(expired)
     if kind == "refresh":
         return tokens_for(user)["refresh"]
     claims = dict(AccessToken.for_user(user).payload)
     if kind == "wrong-key":
         return jwt.encode(claims, "another-secret-of-the-same-length-0123456789", algorithm="HS256")
     if kind == "alg-none":
-        return jwt.encode(claims, None, algorithm="none")
+        return jwt.encode(claims, "", algorithm="none")  # "none" takes no key: PyJWT reads "" as None
     token = tokens_for(user)["access"]
     if kind == "deactivated":
         User.objects.filter(pk=user.pk).update(is_active=False)

@@ -10,7 +10,12 @@ from core import daphne_tuning
 
 def test_lazy_pformat_formats_only_when_written(monkeypatch: Any) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr(daphne_tuning, "pformat", lambda obj: calls.append(obj) or pformat(obj))
+
+    def counted(obj: Any) -> str:
+        calls.append(obj)
+        return pformat(obj)
+
+    monkeypatch.setattr(daphne_tuning, "pformat", counted)
     options = [("openHandshakeTimeout", 5, "Factory"), ("failByDrop", False, "Factory")]
     lazy = daphne_tuning._LazyPformat(options)
     assert calls == []  # creating the log argument costs nothing
@@ -23,4 +28,4 @@ def test_serve_installs_it_in_autobahn(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(autobahn_protocol, "pformat", pformat)
     daphne_tuning.lazy_connection_logging()
-    assert autobahn_protocol.pformat is daphne_tuning._LazyPformat
+    assert vars(autobahn_protocol)["pformat"] is daphne_tuning._LazyPformat

@@ -220,7 +220,11 @@ async def test_socket_gauge_ws_sends_deliveries_and_socket_errors_are_counted(no
     assert json.loads(await socket_.receive_from())["data"]["code"] == "invalid_json"
     assert sample("chat_errors_total", transport="ws", code="invalid_json") == errors_before + 1
 
-    frame = {"event": "send_message", "data": {"receiverId": bob.pk, "content": "over the socket"}, "ref": "1"}
+    frame: dict[str, Any] = {
+        "event": "send_message",
+        "data": {"receiverId": bob.pk, "content": "over the socket"},
+        "ref": "1",
+    }
     await socket_.send_to(text_data=json.dumps(frame))
     ack = json.loads(await socket_.receive_from())
     assert ack["event"] == "ack"

@@ -209,7 +209,7 @@ def test_a_redis_that_hangs_fails_a_publish_within_the_store_timeout() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # accepts connections (in the kernel) and never answers
         url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-        publisher = RedisPublisher(_Serializer(), url, "hang", None)  # type: ignore[arg-type]
+        publisher = RedisPublisher(_Serializer(), url, "hang", None)
         started = time.monotonic()
         with pytest.raises(redis.exceptions.TimeoutError):
             publisher.publish([Publish(("user.1",), {"type": "x"})])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import factory
 from django.utils import timezone
+from factory.declarations import LazyAttribute, LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -24,7 +24,7 @@ class UserFactory(DjangoModelFactory[User]):
     class Meta:
         model = User
 
-    username = factory.Sequence(lambda n: f"user{n + 1}")
+    username = Sequence(lambda n: f"user{n + 1}")
     password = PASSWORD
 
     @classmethod
@@ -40,12 +40,12 @@ class ConversationFactory(DjangoModelFactory[Conversation]):
         model = Conversation
         exclude = ("a", "b")
 
-    a = factory.SubFactory(UserFactory)
-    b = factory.SubFactory(UserFactory)
-    participant_1 = factory.LazyAttribute(lambda o: o.a if o.a.pk < o.b.pk else o.b)
-    participant_2 = factory.LazyAttribute(lambda o: o.b if o.a.pk < o.b.pk else o.a)
+    a = SubFactory(UserFactory)
+    b = SubFactory(UserFactory)
+    participant_1 = LazyAttribute(lambda o: o.a if o.a.pk < o.b.pk else o.b)
+    participant_2 = LazyAttribute(lambda o: o.b if o.a.pk < o.b.pk else o.a)
     # As the storage creates one: a conversation is listed by its latest activity from the start.
-    last_message_at = factory.LazyFunction(timezone.now)
+    last_message_at = LazyFunction(timezone.now)
 
 
 class MessageFactory(DjangoModelFactory[Message]):
@@ -54,9 +54,9 @@ class MessageFactory(DjangoModelFactory[Message]):
     class Meta:
         model = Message
 
-    sender = factory.SubFactory(UserFactory)
-    receiver = factory.SubFactory(UserFactory)
-    content = factory.Sequence(lambda n: f"message {n + 1}")
+    sender = SubFactory(UserFactory)
+    receiver = SubFactory(UserFactory)
+    content = Sequence(lambda n: f"message {n + 1}")
     attachment_url = None
     client_message_id = None
 

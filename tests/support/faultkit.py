@@ -176,7 +176,7 @@ class PrivatePostgres:
         import psycopg
 
         with psycopg.connect(self.url.replace("postgres://", "postgresql://"), connect_timeout=5) as conn:
-            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+            return list(conn.execute(sql, params).fetchall())
 
 
 # --- daphne -----------------------------------------------------------------------------------

@@ -384,7 +384,7 @@ def test_messages_after_cursor_gives_the_newer_ones_oldest_first(as_alice: APICl
 def test_messages_after_0_read_from_the_very_first_message(as_alice: APIClient, alice: User, bob: User) -> None:
     """A client with no messages yet asks for everything after 0 (API.md)."""
     sent = history(alice, bob, 3)
-    data = data_of(as_alice.get(messages_url(sent[0].conversation_id), {"after": "0", "limit": 2}))
+    data = data_of(as_alice.get(messages_url(sent[0].conversation_id), {"after": "0", "limit": "2"}))
     assert contents(data) == ["m0", "m1"]
     assert data["hasMore"] is True
 
@@ -723,7 +723,7 @@ OUTSIDER_CALLS: list[tuple[str, Callable[[APIClient, Message], Any]]] = [
     ("messages after", lambda api, m: api.get(messages_url(m.conversation_id), {"after": 1})),
     ("read", lambda api, m: api.put(read_url(m.conversation_id))),
     ("search", lambda api, m: api.get(search_url(m.conversation_id), {"q": "private"})),
-    ("search cursor", lambda api, m: api.get(search_url(m.conversation_id), {"q": "private", "after": 1})),
+    ("search cursor", lambda api, m: api.get(search_url(m.conversation_id), {"q": "private", "after": "1"})),
     ("delete", lambda api, m: api.delete(message_url(m.pk))),
     (
         "send into it",

@@ -66,7 +66,8 @@ def prose_client_fields() -> dict[str, tuple[set[str], set[str]]]:
     for event, body in _subsections(_section(prose(), "Client events")).items():
         rows = _table_rows(body)
         assert rows and rows[0] == ["field", "type", "required", "meaning"], f"{event}: no field table"
-        required, optional = set(), set()
+        required: set[str] = set()
+        optional: set[str] = set()
         for row in rows[1:]:
             name = row[0].strip("`")
             assert row[2] in {"yes", "no"}, f"{event}.{name}: required must be yes or no"
@@ -139,13 +140,13 @@ def events_sent_by_code() -> set[str]:
 
 
 def error_codes_sent_by_code() -> set[str]:
-    codes = set()
+    codes: set[str] = set()
     for call in _calls(ROOT / "chat" / "ws" / "protocol.py"):
         if _name(call) == "FrameError" and isinstance(call.args[0], ast.Constant):
-            codes.add(call.args[0].value)
+            codes.add(str(call.args[0].value))
     for call in _calls(ROOT / "chat" / "ws" / "consumer.py"):
         if _name(call) == "_error" and call.args and isinstance(call.args[0], ast.Constant):
-            codes.add(call.args[0].value)
+            codes.add(str(call.args[0].value))
     pending = list(errors.DomainError.__subclasses__())
     while pending:
         cls = pending.pop()

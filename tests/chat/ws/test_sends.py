@@ -81,7 +81,7 @@ async def test_batches_run_side_by_side_up_to_in_flight() -> None:
     await run.started.wait()
     assert run.batches == [[1], [2]]
     run.release.set()  # both running batches see it
-    assert await asyncio.gather(first, second) == ["answer 1", "answer 2"]
+    assert list(await asyncio.gather(first, second)) == ["answer 1", "answer 2"]
     await run.next_batch()
     assert await third == "answer 3"
     assert run.batches == [[1], [2], [3]]
