@@ -753,10 +753,8 @@ def main() -> int:
             _idle_phase(plan, chat, out_dir, results)
         if "chat" in plan.phases:
             if "idle" in plan.phases:
-                # Fresh processes, as for the idle phase: a storm leaves the servers finishing
-                # handshakes of clients that gave up, and tens of thousands of dead objects
-                # for the next full collection (one pause of 0.2-0.7 s); the chat steps would
-                # measure that instead of chat. The storm's own figures show its cost.
+                # Fresh processes: the storm's dead objects and half-done handshakes would be
+                # measured as chat (docs/benchmarks.md, the chat phase).
                 servers.stop_many(list(chat))
                 chat = servers.start_chat_servers(["server_a", "server_b"], env, out_dir, server=plan.server)
                 print("  chat: servers restarted after the storm", flush=True)

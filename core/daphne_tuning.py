@@ -3,10 +3,8 @@
 Both are applied by `manage.py serve` once its factory is configured, and change nothing a
 client can see:
 
-- autobahn pretty-prints its ~40 protocol options for a debug log line on every new
-  connection, whether debug logging is on or not: about a tenth of the connect CPU.
-  Formatting that argument lazily takes it off the path; with debug logging on, the line
-  reads the same.
+- autobahn pretty-prints its protocol options for a debug log line on every new connection,
+  whether debug logging is on or not (docs/benchmarks.md): formatted lazily, the line reads the same.
 """
 
 from __future__ import annotations

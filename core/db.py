@@ -1,11 +1,7 @@
 """Database helpers every app uses: one row by primary key, and the pool's connection check.
 
-One row by primary key without the ORM's query building, for the lookups every request makes.
-
-Every authenticated request and socket connect loads its user, and every socket join, history
-page and mark-read loads its conversation; building the ORM query cost several times the query
-itself (docs/benchmarks.md, "row loader"). The statement is built once per model, and each
-column goes through the same converters the ORM applies, so every backend gets the same objects.
+The row loader skips the ORM's query building, which cost several times the query itself on the
+lookups every request makes (docs/benchmarks.md, "row loader"); it applies the ORM's converters.
 """
 
 from __future__ import annotations
@@ -67,9 +63,7 @@ def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
 
 
 # A connection handed out this recently was working a moment ago: checking it again would add a
-# round trip to every frame of a busy process (docs/benchmarks.md, "pool check"). (A `reset`
-# callback could time the return instead, but it makes the pool return connections through its
-# worker thread, a thread hop per checkout.)
+# round trip to every frame of a busy process (docs/benchmarks.md, "pool check").
 RECENTLY_USED_SECONDS = 0.2
 
 
@@ -78,9 +72,8 @@ def check_pooled_connection(conn: Any) -> None:
     checkout, unless the connection was handed out within RECENTLY_USED_SECONDS, and once one
     fails, every idle connection is checked at once too.
 
-    A failed check most likely means PostgreSQL restarted and every idle connection is dead. The
-    pool would hand them to the same waiting request one by one, sleeping 0, 1, 2, 4 s between
-    tries: with five or more dead ones that request timed out (10 s) although PostgreSQL was back.
+    A failed check most likely means PostgreSQL restarted and every idle connection is dead; the
+    pool would otherwise hand them to one waiting request one by one, with back-off, until it timed out.
     """
     from psycopg_pool import ConnectionPool
 

@@ -1,17 +1,8 @@
 """The channel layer, and publishing to its groups from the worker threads where services run.
 
-`ChatChannelLayer` is channels-redis' `RedisPubSubChannelLayer` with two changes to what each
-open socket costs (docs/websocket.md, "Our subclass"; docs/benchmarks.md for the figures):
-
-1. A consumer's specific channel lives only in its own process: `new_channel()` makes an
-   in-process inbox instead of a Redis SUBSCRIBE, and `send()` to a channel of this process
-   puts the message straight into it. Nothing here sends to a specific channel (every event
-   goes to a group), so a channel is reachable only from its own process; groups are how
-   events cross processes. A name this process did not make keeps the base behaviour.
-2. The inbox is a small `__slots__` FIFO (`Inbox`) instead of an `asyncio.Queue`.
-
-Groups, `group_send`, `flush` and the shard connection are the base layer's. `publisher()` is
-how services publish: `RedisPublisher` for this layer, `LayerPublisher` for any other.
+`ChatChannelLayer` is channels-redis' `RedisPubSubChannelLayer` with a socket's specific channel
+kept in its own process (no Redis SUBSCRIBE per socket) and a slotted inbox: it makes each open
+socket cheaper (docs/websocket.md, "Our subclass"). `publisher()` is how services publish.
 """
 
 from __future__ import annotations
@@ -251,10 +242,8 @@ return 0
 class RedisPublisher:
     """channels-redis' pub/sub layer: the same PUBLISH its `group_send` makes, from this thread.
 
-    `async_to_sync(group_send)` from a worker thread queues behind the event loop's one layer
-    connection, which capped throughput (docs/benchmarks.md, "publishing"). This sends the same
-    bytes (the layer's `serialize`) to the same channel (`<prefix>__group__<group>`) on a pooled
-    connection, all items of one call in one round trip, their conditions read by the script.
+    `async_to_sync(group_send)` queues behind the event loop's one layer connection, which capped
+    throughput (docs/benchmarks.md, "publishing"); this sends the same bytes on a pooled connection.
     """
 
     def __init__(self, layer: RedisPubSubChannelLayer, address: str, prefix: str, max_connections: int | None) -> None:

@@ -35,11 +35,8 @@ def too_large_body(limit: int) -> dict[str, Any]:
 class BodySizeLimitMiddleware:
     """Refuse a body over its route's limit with 413 before a view reads it.
 
-    Under `manage.py serve` the server itself refuses such a body from its headers, before reading
-    it (core/daphne_body_limit.py); this keeps the limit for any other way of running the
-    app (the test client, another ASGI server). DRF's parsers read the request stream directly,
-    bypassing Django's DATA_UPLOAD_MAX_MEMORY_SIZE check, so without it a 100 MB JSON body would be
-    parsed.
+    `manage.py serve` refuses it earlier, from the headers (core/daphne_body_limit.py); this covers
+    any other server, and DRF's parsers, which bypass DATA_UPLOAD_MAX_MEMORY_SIZE.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -59,11 +56,8 @@ class BodySizeLimitMiddleware:
 class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]  # whitenoise ships no types
     """WhiteNoise, so daphne serves /static/ itself whether DEBUG is on or off.
 
-    Daphne (unlike `runserver`) serves no static files, and Django's own static view is
-    for DEBUG only. With WHITENOISE_USE_FINDERS the files come straight from each app's
-    static/ folder, so `make run`, the tests and a container work without a collectstatic
-    step; STATIC_ROOT is read only once collectstatic has created it, instead of
-    WhiteNoise warning about the missing folder at every start.
+    Files come from each app's static/ folder (WHITENOISE_USE_FINDERS), so nothing needs a
+    collectstatic step; a missing STATIC_ROOT is skipped instead of warned about at every start.
     """
 
     def add_files(self, root: str, prefix: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """GET /api/asyncapi.yaml: the WebSocket protocol's AsyncAPI document, kept in docs/asyncapi.yaml.
 
 Served as the file itself (no token needed), so what clients download is exactly what
-tests/chat/ws/test_protocol_docs.py validated against the AsyncAPI schema and chat/protocol.py.
+tests/chat/ws/test_protocol_docs.py validated against the AsyncAPI schema and chat/ws/protocol.py.
 """
 
 from __future__ import annotations

@@ -68,8 +68,7 @@ class Session:
         # Conversations this socket's user was found to take part in, and those it joined.
         self.known: dict[int, Conversation] = {}
         self.rooms: dict[int, Conversation] = {}
-        # Timers, not sleeping tasks: an idle socket holds a few hundred bytes instead of a task's
-        # ~1.5 KiB (docs/benchmarks.md, "idle sockets").
+        # Timers, not sleeping tasks: an idle socket costs less (docs/benchmarks.md, "idle sockets").
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._beat: asyncio.Task[None] | None = None
 

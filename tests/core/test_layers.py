@@ -1,8 +1,8 @@
 """The channel layer: the layer that loses nothing, a large Redis pool, a burst test, and core.layers.
 
 channels-redis' default RedisChannelLayer (capacity 100 per channel) drops messages silently
-under load, and redis-py's default pool of 100 connections runs out in a burst of connects
-(DESIGN.md); docs/websocket.md ("Operations") explains the choice made here.
+under load, and redis-py's default pool of 100 connections runs out in a burst of connects;
+docs/websocket.md ("Operations") explains the choice made here.
 
 core.layers.ChatChannelLayer is channels-redis' RedisPubSubChannelLayer with specific channels
 kept in their own process (no Redis SUBSCRIBE per socket) and a slotted inbox instead of an

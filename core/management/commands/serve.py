@@ -1,16 +1,8 @@
 """`manage.py serve`: apply DB_SYNC / DB_SEED, then run daphne on PORT, shutting down gracefully.
 
-Several processes may start at the same moment against one fresh PostgreSQL database (`docker
-compose up`, a rolling deploy): Django's `migrate` is not safe to run concurrently (the second
-process failed creating `django_migrations`), so the start-up database work runs under a
-PostgreSQL advisory lock and the others wait for it, then find nothing to do.
-
-On SIGTERM or SIGINT daphne's reactor runs its "before shutdown" triggers, where daphne itself
-cancels every application at once: sockets would drop without a close frame (clients see 1006)
-and consumers would never run `disconnect`, leaving presence to lapse by TTL. GracefulServer
-first stops listening, sends every open socket a close frame with 1001 (going away), and waits
-(at most SHUTDOWN_GRACE_SECONDS) for the closing handshakes and the consumers' `disconnect`
-before daphne cancels what is left.
+Start-up migrations run under a PostgreSQL advisory lock (`migrate` is not safe in processes
+starting at once); on SIGTERM/SIGINT open sockets get a 1001 close and run `disconnect` before
+daphne cancels what is left. docs/operations.md: "Start-up and migrations", "Graceful shutdown".
 """
 
 from __future__ import annotations
@@ -63,10 +55,8 @@ def graceful_server_class() -> type:
             self.stop()
 
         def listen_success(self, port: Any) -> None:
-            # Called synchronously while the listeners start, before any connection is accepted;
-            # protocols copy the factory's options when their connection opens. Autobahn's default
-            # (failByDrop) drops the TCP connection on a frame over the size limit, so the client
-            # would see 1006 (abnormal closure) instead of the 1009 the contract promises.
+            # Before any connection is accepted. Autobahn's failByDrop would answer an oversized
+            # frame with a dropped connection (1006) instead of the 1009 the contract promises.
             self.ws_factory.setProtocolOptions(failByDrop=False)
             use_body_limited_requests(self.http_factory)  # 413 from the headers, before the body is read
             lazy_connection_logging()  # cheaper connects (docs/benchmarks.md)

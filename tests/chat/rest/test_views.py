@@ -382,7 +382,7 @@ def test_messages_after_cursor_gives_the_newer_ones_oldest_first(as_alice: APICl
 
 
 def test_messages_after_0_read_from_the_very_first_message(as_alice: APIClient, alice: User, bob: User) -> None:
-    """A client with no messages yet asks for everything after 0 (API.md)."""
+    """A client with no messages yet asks for everything after 0 (docs/rest.md)."""
     sent = history(alice, bob, 3)
     data = data_of(as_alice.get(messages_url(sent[0].conversation_id), {"after": "0", "limit": "2"}))
     assert contents(data) == ["m0", "m1"]
