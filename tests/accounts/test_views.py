@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.auth import tokens_for
 from accounts.models import User
+from tests.support.api import SUMMARY_KEYS, assert_failure
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +22,6 @@ TOKEN = "/api/auth/token"
 REFRESH = "/api/auth/token/refresh"
 ME = "/api/auth/me"
 USERS = "/api/auth/users"
-SUMMARY_KEYS = {"id", "username", "first_name", "last_name", "is_online", "last_seen_at"}
-
-
-def assert_failure(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 # --- register ------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from tests.e2e.cluster import _postgres_database
 from tests.support import ROOT
 from tests.support.faultkit import PrivatePostgres, tools_missing
 from tests.support.loopback import free_port, http_json
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +82,18 @@ class Serve:
     def output(self) -> str:
         return f"exit {self.process.poll()}\n--- stdout\n{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-4000:]}"
 
+    def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Until `condition()` holds; fails at once, with the output, if the process exits."""
+
+        def alive_and_done() -> bool:
+            assert self.process.poll() is None, self.output()
+            return condition()
+
+        try:
+            wait_until(alive_and_done, START_TIMEOUT, "manage.py serve", interval=0.2)
+        except TimeoutError as exc:
+            raise AssertionError(self.output()) from exc
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -132,16 +145,8 @@ def test_two_processes_migrating_a_fresh_database_at_once_both_come_up(tmp_path:
             for index, port in enumerate(ports)
         ]
         try:
-
-            def both_ready() -> bool:
-                for server in servers:
-                    assert server.process.poll() is None, server.output()
-                return all(ready(port) for port in ports)
-
-            deadline = time.monotonic() + START_TIMEOUT
-            while not both_ready():
-                assert time.monotonic() < deadline, "\n".join(s.output() for s in servers)
-                time.sleep(0.2)
+            for server, port in zip(servers, ports, strict=True):
+                server.wait_for(partial(ready, port))
             # One of them applied the migrations; the other waited for it and found nothing to do.
             outputs = [server.stdout for server in servers]
             assert sum("Applying accounts.0001_initial... OK" in out for out in outputs) == 1, outputs
@@ -188,11 +193,7 @@ def test_serve_binds_loopback_only_by_default(tmp_path: Path) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'bind.sqlite3'}", DB_SYNC="true")
     server = Serve.launch(tmp_path, "bind", env, "--port", str(port))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ready(port):
-            assert server.process.poll() is None, server.output()
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.2)
+        server.wait_for(lambda: ready(port))
         assert listening_addresses(port) == {"127.0.0.1"}
         if (outside := non_loopback_address()) is not None:
             with socket.socket() as probe:
@@ -234,11 +235,7 @@ def test_a_debug_start_prints_its_links_and_the_demo_logins_once_listening(tmp_p
     env = serve_env(f"sqlite:///{tmp_path / 'banner.sqlite3'}", DEBUG="true", DB_SYNC="true", DB_SEED="true")
     server = Serve.launch(tmp_path, "banner", env, "--port", str(port))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while "demo logins" not in server.stdout:
-            assert server.process.poll() is None, server.output()
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.2)
+        server.wait_for(lambda: "demo logins" in server.stdout)
         lines = server.stdout[server.stdout.index("Serving on") :].splitlines()
         links = {line.split()[0]: line.split()[-1] for line in lines[1:3]}
         assert links == {"web": f"http://127.0.0.1:{port}/", "API": f"http://127.0.0.1:{port}/api/docs/"}, lines
@@ -261,11 +258,7 @@ def test_a_production_start_prints_no_links_and_no_logins(tmp_path: Path) -> Non
     env = serve_env(f"sqlite:///{tmp_path / 'quiet.sqlite3'}", DB_SYNC="true", DB_SEED="true")
     server = Serve.launch(tmp_path, "quiet", env, "--host", "127.0.0.1", "--port", str(port))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not ready(port):
-            assert server.process.poll() is None, server.output()
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.2)
+        server.wait_for(lambda: ready(port))
         tail = server.stdout[server.stdout.index("Serving on") :]
         assert tail.strip().splitlines() == [f"Serving on http://127.0.0.1:{port} (ws path /ws/chat/)"]
     finally:
