@@ -1,4 +1,4 @@
-"""List endpoints run a fixed number of queries whatever the page size (DESIGN rule 7).
+"""List endpoints run a fixed number of queries whatever the page size.
 
 Each endpoint is called with limit=1 and limit=50 over enough rows to fill both pages; the
 counts must be equal and equal to the pinned number, so an N+1 (a lazy participant, sender
