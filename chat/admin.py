@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from accounts.models import User
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, MessageVersion
 from chat.services import moderation
 
 # The stubs make ModelAdmin generic in its model; at run time it is not subscriptable.
@@ -124,6 +124,25 @@ class ConversationAdmin(_ConversationAdminBase):
         return False
 
 
+class MessageVersionInline(admin.TabularInline):
+    """The texts an edit replaced, oldest first (read-only, like the message itself)."""
+
+    model = MessageVersion
+    fields = ("content", "at")
+    readonly_fields = fields
+    ordering = ("id",)
+    extra = 0
+    can_delete = False
+    verbose_name = "earlier text"
+    verbose_name_plural = "earlier texts (before each edit)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(_MessageAdminBase):
     list_display = (
@@ -144,6 +163,7 @@ class MessageAdmin(_MessageAdminBase):
     search_fields = ("content", "sender__username", "receiver__username")
     ordering = ("-id",)
     actions = ("soft_delete", "restore")
+    inlines = (MessageVersionInline,)
     fields = (
         "conversation_link",
         "seq",
@@ -156,6 +176,7 @@ class MessageAdmin(_MessageAdminBase):
         "read_at",
         "is_deleted",
         "deleted_at",
+        "edited_at",
         "created_at",
         "updated_at",
     )

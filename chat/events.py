@@ -110,15 +110,24 @@ def messages_read(conversation_id: int, reader_id: int, other_id: int, read_at: 
     )
 
 
-def message_deleted(message: Message) -> None:
-    data = payloads.message_deleted(message)
+def _to_room_and_participants(message: Message, event: str, data: dict[str, Any]) -> None:
+    """`event` about a message to its conversation room and both participants' personal rooms
+    (a socket in the room takes the room's copy: chat.ws.consumer's _ROOM_FIRST)."""
     _after_commit(
-        "message_deleted",
+        event,
         lambda: [
-            _to([conversation_group(message.conversation_id)], "message_deleted", data),
-            _to([user_group(message.sender_id), user_group(message.receiver_id)], "message_deleted", data, "user"),
+            _to([conversation_group(message.conversation_id)], event, data),
+            _to([user_group(message.sender_id), user_group(message.receiver_id)], event, data, "user"),
         ],
     )
+
+
+def message_deleted(message: Message) -> None:
+    _to_room_and_participants(message, "message_deleted", payloads.message_deleted(message))
+
+
+def message_edited(message: Message) -> None:
+    _to_room_and_participants(message, "message_edited", payloads.message_edited(message))
 
 
 def presence_changed(user_id: int, is_online: bool, last_seen_at: datetime | None, partner_ids: list[int]) -> None:

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 
 PREVIEW_LENGTH = 255
+REPLY_SNIPPET_LENGTH = 200  # a reply's quote of its parent
+EMOJI_MAX_LENGTH = 64  # the longest single-emoji sequences (tagged flags, family ZWJ sequences) are far shorter
 
 
 class Conversation(models.Model):
@@ -76,6 +78,12 @@ class Message(models.Model):
     # null, not "", so the partial unique constraint ignores messages without one.
     client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     deleted_at = models.DateTimeField(null=True, blank=True, db_column="deletedAt")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # SET_NULL: a purged parent (chat.services.moderation) leaves its replies standing, unquoted. Indexed
+    # by msg_reply_to (partial: only replies), which the purge's SET NULL reads.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", db_index=False
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,6 +109,7 @@ class Message(models.Model):
                 condition=Q(is_read=False, deleted_at__isnull=True),
                 name="msg_unread_by_receiver",
             ),
+            models.Index(fields=["reply_to"], condition=Q(reply_to__isnull=False), name="msg_reply_to"),
         ]
 
     def __str__(self) -> str:
@@ -109,3 +118,39 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class MessageVersion(models.Model):
+    """A text a message had before an edit replaced it, with the time it became the text.
+
+    The current text stays on the Message (which search reads); the history is these rows,
+    oldest first, then the message's own content.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="versions", db_index=False)
+    content = models.TextField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "id"], name="msgversion_message_id")]
+
+    def __str__(self) -> str:
+        return f"Version {self.pk} of message {self.message_id}"
+
+
+class Reaction(models.Model):
+    """One user's emoji on one message; a message's reactions are read in id order (first use)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=EMOJI_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Leads with message: it is also the index the page's prefetch reads.
+            models.UniqueConstraint(fields=["message", "user", "emoji"], name="reaction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on message {self.message_id}"

@@ -67,6 +67,15 @@ def message_deleted(message: Message) -> dict[str, Any]:
     return {"id": message.pk, "conversationId": message.conversation_id}
 
 
+def message_edited(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "conversationId": message.conversation_id,
+        "content": message.content,
+        "editedAt": iso(message.edited_at),
+    }
+
+
 def presence(user_id: int, is_online: bool, last_seen_at: datetime | None) -> dict[str, Any]:
     return {"userId": user_id, "isOnline": is_online, "lastSeenAt": iso(last_seen_at)}
 

@@ -108,6 +108,38 @@ def _client_message_id(data: Mapping[str, Any]) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class EditRequest:
+    message_id: int
+    content: str
+
+
+def parse_edit(data: Any, message_id: int | None = None) -> EditRequest:
+    """Validate an edit: REST's body `content` (the id is in the path) or `edit_message` data
+    (`messageId`, `content`); the content rules are the send's."""
+    body = require_mapping(data)
+    errors: dict[str, list[str]] = {}
+    if message_id is None:
+        try:
+            message_id = object_id(body, "messageId")
+        except Invalid as exc:
+            errors.update(exc.errors or {})
+    content = ""
+    try:
+        content = _content(body)
+    except Invalid as exc:
+        errors.update(exc.errors or {})
+    _raise_first(errors)
+    assert message_id is not None  # object_id(required=True) raises instead
+    return EditRequest(message_id, content)
+
+
+def _raise_first(errors: dict[str, list[str]]) -> None:
+    if errors:
+        name, problems = next(iter(errors.items()))
+        raise Invalid(f"{name}: {problems[0]}", errors=errors)
+
+
 def parse_send(data: Any) -> SendRequest:
     """Validate a send body (REST) or `send_message` data (socket)."""
     body = require_mapping(data)
@@ -125,7 +157,5 @@ def parse_send(data: Any) -> SendRequest:
             values[attribute] = parse()
         except Invalid as exc:
             errors.update(exc.errors or {})
-    if errors:
-        name, problems = next(iter(errors.items()))
-        raise Invalid(f"{name}: {problems[0]}", errors=errors)
+    _raise_first(errors)
     return SendRequest(**values)

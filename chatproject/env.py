@@ -98,6 +98,18 @@ def parse_rate(name: str, value: str) -> RateLimit:
     return RateLimit(count, window)
 
 
+def parse_window(name: str, value: str) -> int | None:
+    """A time window in whole seconds: `unlimited` is None (no limit), `off` is 0 (never allowed)."""
+    text = value.strip().lower()
+    if text == "unlimited":
+        return None
+    if text == "off":
+        return 0
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:
+        raise EnvError(f"{name} must be a number of seconds (at least 1), unlimited or off, got {value!r}")
+    return int(text)
+
+
 def origin_of(url: str, name: str) -> str:
     """Reduce `https://app.example.com/path` to the origin `https://app.example.com`."""
     match = re.fullmatch(r"(https?)://([^/\s?#]+)(/[^\s]*)?", url.strip())

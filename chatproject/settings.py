@@ -15,7 +15,7 @@ from typing import Any
 
 import dj_database_url
 
-from chatproject.env import Env, EnvError, origin_of, parse_rate
+from chatproject.env import Env, EnvError, origin_of, parse_rate, parse_window
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -259,6 +259,10 @@ SPECTACULAR_SETTINGS = {
 # --- Chat limits ----------------------------------------------------------------------
 MESSAGE_RATE_LIMIT = parse_rate("MESSAGE_RATE_LIMIT", env.string("MESSAGE_RATE_LIMIT", "30/10s"))
 TYPING_INTERVAL_SECONDS = 1.0
+# How long after sending its sender may edit a message: seconds, None (unlimited) or 0 (edits off).
+MESSAGE_EDIT_WINDOW_SECONDS = parse_window(
+    "MESSAGE_EDIT_WINDOW_SECONDS", env.string("MESSAGE_EDIT_WINDOW_SECONDS", "900")
+)
 # A socket's presence entries lapse this long after its process stops refreshing them (a process
 # killed without running disconnect); open sockets refresh every third of it.
 PRESENCE_TTL_SECONDS = env.integer("PRESENCE_TTL_SECONDS", 60, minimum=3, maximum=3600)

@@ -106,7 +106,7 @@ def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
         for route, callback in _routes(get_resolver().url_patterns)
         if route.startswith("/api/") and not DOC_ROUTES.match(route)
     }
-    assert len(api_routes) == 13
+    assert len(api_routes) == 14
     assert set(api_routes) == set(spec["paths"])
     for path, callback in api_routes.items():
         view = callback.view_class
@@ -262,6 +262,20 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(anon.get(messages_url(cid)), f"{conv}/messages", "GET")
     check(anon.get(search_url(cid), {"q": "x"}), f"{conv}/search", "GET")
 
+    # message actions (bob sent `message` to alice)
+    one = "/api/chat/messages/{message_id}"
+    edit_url, history = f"/api/chat/messages/{message.pk}", f"/api/chat/messages/{message.pk}/history"
+    check(as_bob.patch(edit_url, {"content": "reply, edited"}, format="json"), one, "PATCH")
+    check(as_bob.patch(edit_url, {"content": " "}, format="json"), one, "PATCH")  # 400
+    check(as_alice.patch(edit_url, {"content": "not mine"}, format="json"), one, "PATCH")  # 403
+    check(as_carol.patch(edit_url, {"content": "outsider"}, format="json"), one, "PATCH")  # 404
+    check(anon.patch(edit_url, {"content": "x"}, format="json"), one, "PATCH")
+    check(as_bob.patch(edit_url, "x", content_type="text/plain"), one, "PATCH")  # 415
+    check(as_bob.patch(edit_url, big, content_type="application/json"), one, "PATCH")  # 413
+    check(as_alice.get(history), f"{one}/history", "GET")
+    check(as_carol.get(history), f"{one}/history", "GET")
+    check(anon.get(history), f"{one}/history", "GET")
+
     # read and delete
     check(as_alice.put(read_url(cid)), f"{conv}/read", "PUT")
     check(as_carol.put(read_url(cid)), f"{conv}/read", "PUT")
@@ -290,6 +304,8 @@ def test_every_endpoint_answers_what_the_schema_documents(
         (as_alice, "GET", "/api/chat/unread-count", None),
         (as_alice, "GET", "/api/chat/unread", None),
         (as_alice, "DELETE", "/api/chat/messages/{message_id}", None),
+        (as_bob, "PATCH", "/api/chat/messages/{message_id}", {"content": "x"}),
+        (as_alice, "GET", "/api/chat/messages/{message_id}/history", None),
     ]
     with mock.patch.object(CursorWrapper, "execute", unreachable):
         for api, method, path, body in calls:

@@ -32,6 +32,7 @@ def message_body(message: Message, online: Collection[int]) -> dict[str, Any]:
         "is_read": message.is_read,
         "read_at": message.read_at,
         "client_message_id": message.client_message_id,
+        "edited_at": message.edited_at,
         "createdAt": message.created_at,
         "updatedAt": message.updated_at,
         "sender": user_summary(message.sender, online),

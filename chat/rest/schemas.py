@@ -66,6 +66,30 @@ class SendRequestSerializer(serializers.Serializer[Any]):
         ref_name = "Send"
 
 
+class EditRequestSerializer(serializers.Serializer[Any]):
+    """PATCH /api/chat/messages/:id. Other keys are ignored."""
+
+    content = serializers.CharField(
+        max_length=MAX_CONTENT_LENGTH,
+        trim_whitespace=False,
+        validators=[_NOT_BLANK],
+        help_text="The new text, by the send's rules; stored exactly as sent.",
+    )
+
+    class Meta:
+        ref_name = "Edit"
+
+    # drf-spectacular documents every PATCH body as partial (all fields optional), but an edit
+    # without `content` is a 400: this schema stays whole.
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value: bool) -> None:
+        pass
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     seq = serializers.IntegerField(min_value=1, help_text="1, 2, 3, ... within the conversation, no gaps.")
@@ -77,6 +101,7 @@ class MessageSerializer(serializers.Serializer[Any]):
     is_read = serializers.BooleanField()
     read_at = serializers.DateTimeField(allow_null=True)
     client_message_id = serializers.CharField(allow_null=True)
+    edited_at = serializers.DateTimeField(allow_null=True, help_text="When its text was last edited; null if never.")
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
     sender = UserSummarySerializer()
@@ -176,6 +201,21 @@ class DeletedSerializer(serializers.Serializer[Any]):
         ref_name = "Deleted"
 
 
+class VersionSerializer(serializers.Serializer[Any]):
+    content = serializers.CharField()
+    at = serializers.DateTimeField(help_text="When this became the text: createdAt for the original.")
+
+    class Meta:
+        ref_name = "MessageVersion"
+
+
+class HistorySerializer(serializers.Serializer[Any]):
+    versions = VersionSerializer(many=True, help_text="Oldest first; the last is the current text.")
+
+    class Meta:
+        ref_name = "MessageHistory"
+
+
 class SearchQuery(serializers.Serializer[Any]):
     q = serializers.CharField(
         max_length=MAX_SEARCH_LENGTH,
@@ -190,4 +230,5 @@ MessageListEnvelope = enveloped("MessageListEnvelope", MessageList)
 ReadResultEnvelope = enveloped("ReadResultEnvelope", ReadResultSerializer())
 UnreadCountEnvelope = enveloped("UnreadCountEnvelope", UnreadCountSerializer())
 UnreadEnvelope = enveloped("UnreadEnvelope", UnreadSerializer())
+HistoryEnvelope = enveloped("HistoryEnvelope", HistorySerializer())
 DeletedEnvelope = enveloped("DeletedEnvelope", DeletedSerializer(), message=True)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("unread-count", views.UnreadCountView.as_view(), name="chat-unread-count"),
     path("unread", views.UnreadView.as_view(), name="chat-unread"),
     path("messages/<int:message_id>", views.MessageView.as_view(), name="chat-message"),
+    path("messages/<int:message_id>/history", views.MessageHistoryView.as_view(), name="chat-message-history"),
 ]

@@ -19,8 +19,8 @@ from chat.rest import schemas
 from chat.rest.presenters import conversations_body, message_body, messages_body, online_for, other_participant
 from chat.selectors import conversations as conversation_reads
 from chat.selectors import messages as message_reads
-from chat.services import conversations, messages
-from chat.validation import parse_send
+from chat.services import conversations, edits, messages
+from chat.validation import parse_edit, parse_send
 from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
 from core.pagination import CursorPage, Page, PageRequest, cursor_request, page_body, page_request
 from core.rest import envelope
@@ -170,6 +170,26 @@ class UnreadView(APIView):
 
 class MessageView(APIView):
     @extend_schema(
+        operation_id="editMessage",
+        tags=["chat"],
+        summary="Edit a message (its sender only, within the edit window)",
+        description=(
+            "Replaces the text and keeps the earlier one in the message's history; `edited_at` is set and "
+            "`message_edited` is published. The same content rules as a send. Within "
+            "`MESSAGE_EDIT_WINDOW_SECONDS` of `createdAt` (403 after, or always when edits are off); "
+            "the receiver gets 403, an outsider or a deleted message 404. An unchanged text is a 200 "
+            "with nothing stored or published."
+        ),
+        request=schemas.EditRequestSerializer,
+        responses={200: schemas.MessageEnvelope, **failures(400, 401, 403, 404, 413, 415)},
+    )
+    def patch(self, request: Request, message_id: int) -> Response:
+        result = edits.edit_message(user=_caller(request), request=parse_edit(request.data, message_id))
+        message = result.message
+        body = message_body(message, online_for([message.sender, message.receiver]))
+        return envelope(body, message="Message edited" if result.changed else "Message unchanged")
+
+    @extend_schema(
         operation_id="deleteMessage",
         tags=["chat"],
         summary="Soft-delete a message (its sender only)",
@@ -178,6 +198,19 @@ class MessageView(APIView):
     def delete(self, request: Request, message_id: int) -> Response:
         message = messages.delete_message(user=_caller(request), message_id=message_id)
         return envelope({"id": message.pk, "conversation_id": message.conversation_id}, message="Message deleted")
+
+
+class MessageHistoryView(APIView):
+    @extend_schema(
+        operation_id="messageHistory",
+        tags=["chat"],
+        summary="Every text a message has had, oldest first",
+        description="The original with its `createdAt`, then each edit with its time; the last is the current text.",
+        responses={200: schemas.HistoryEnvelope, **failures(401, 404)},
+    )
+    def get(self, request: Request, message_id: int) -> Response:
+        versions = message_reads.versions_of(_caller(request), message_id)
+        return envelope({"versions": [{"content": v.content, "at": v.at} for v in versions]})
 
 
 class UserDirectoryView(APIView):

@@ -1,12 +1,15 @@
-"""A conversation's history and search in it, by page or by cursor, oldest first."""
+"""A conversation's history and search in it, by page or by cursor, oldest first; a message's edits."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
 from accounts.models import User
-from chat.access import conversation_of_participant
-from chat.models import Conversation, Message
+from chat.access import conversation_of_participant, message_of_participant
+from chat.models import Conversation, Message, MessageVersion
 from core.errors import Invalid
 from core.pagination import Cursor, CursorPage, Page, PageRequest
 
@@ -60,3 +63,19 @@ def search(
     if cursor is not None:
         return _cursored(query, cursor, page.limit)
     return _paged(query, page)
+
+
+@dataclass(frozen=True)
+class Version:
+    content: str
+    at: datetime
+
+
+def versions_of(user: User, message_id: int) -> list[Version]:
+    """Every text a visible message has had, oldest first: the original at its createdAt, then each
+    edit at its time (the last one is the current text). Participants only."""
+    message = message_of_participant(user, message_id)
+    earlier = MessageVersion.objects.filter(message=message).order_by("id").values_list("content", "at")
+    return [Version(content, at) for content, at in earlier] + [
+        Version(message.content, message.edited_at or message.created_at)
+    ]

@@ -18,8 +18,8 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.auth import identity_from_access_token
 from chat import metrics, payloads
-from chat.services import conversations, messages, sockets
-from chat.validation import SendRequest
+from chat.services import conversations, edits, messages, sockets
+from chat.validation import EditRequest, SendRequest
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
 from chat.ws.sends import queue_for_loop
 from chat.ws.session import CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
@@ -33,7 +33,7 @@ CLOSE_TOO_BIG = 1009
 # Events about a user that the user's own sockets should not see (typing never echoes).
 _NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
 # Events sent both to a room and to personal rooms: a socket in the room takes the room copy.
-_ROOM_FIRST = frozenset({"messages_read", "message_deleted", "message_notification"})
+_ROOM_FIRST = frozenset({"messages_read", "message_deleted", "message_notification", "message_edited"})
 
 
 def _query_token(scope: dict[str, Any]) -> str | None:
@@ -209,6 +209,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             "readAt": payloads.iso(result.read_at),
             "upToMessageId": result.up_to_message_id,
         }
+
+    async def on_edit_message(self, request: EditRequest) -> dict[str, Any]:
+        result = await in_thread(edits.edit_message)(user=self.session.require_user(), request=request)
+        return payloads.message_edited(result.message) | {"changed": result.changed}
 
     # --- Frames out ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chat.validation import object_id, parse_send
+from chat.validation import object_id, parse_edit, parse_send
 from core.errors import Invalid
 
 MAX_REF_LENGTH = 64
@@ -44,6 +44,7 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "typing": _CONVERSATION,
     "stop_typing": _CONVERSATION,
     "mark_as_read": _CONVERSATION,
+    "edit_message": EventFields(required=("messageId", "content")),
 }
 
 CLIENT_EVENTS = frozenset(CLIENT_EVENT_FIELDS)
@@ -61,6 +62,7 @@ SERVER_EVENTS = frozenset(
         "user_joined",
         "user_left",
         "message_deleted",
+        "message_edited",
         "presence",
     }
 )
@@ -154,6 +156,7 @@ def validate_data(event: str, data: dict[str, Any]) -> Any:
     """The typed argument of a client event's handler, or Invalid naming the offending field.
 
     authenticate → the token; send_message → a SendRequest (the same rules as REST /send);
+    edit_message → an EditRequest (as REST PATCH /messages/:id);
     the conversation events → the conversation id; join_personal_room → None.
     """
     fields = CLIENT_EVENT_FIELDS[event]
@@ -161,6 +164,8 @@ def validate_data(event: str, data: dict[str, Any]) -> Any:
         return _token(data)
     if event == "send_message":
         return parse_send(data)
+    if event == "edit_message":
+        return parse_edit(data)
     if fields == _CONVERSATION:
         return _conversation_id(data)
     return None

@@ -210,3 +210,16 @@ def test_message_list_drills_down_by_date(admin_client: Client, alice: User, bob
     html = page(admin_client, MESSAGES)
     assert 'class="toplinks"' in html  # the date hierarchy bar
     assert f"created_at__year={message.created_at.year}" in html
+
+
+def test_message_change_page_shows_the_texts_its_edits_replaced(admin_client: Client, alice: User, bob: User) -> None:
+    from chat.services.edits import edit_message
+    from chat.validation import EditRequest
+
+    message = send(alice, bob, "first <draft>")
+    edit_message(user=alice, request=EditRequest(message.pk, "second draft"))
+    edit_message(user=alice, request=EditRequest(message.pk, "final text"))
+    html = page(admin_client, f"{MESSAGES}{message.pk}/change/")
+    assert "earlier texts (before each edit)" in html.lower()
+    assert html.index("first &lt;draft&gt;") < html.index("second draft")
+    assert "final text" in html and "<draft>" not in html

@@ -69,6 +69,8 @@ PROTECTED: list[tuple[str, Callable[[Message], tuple[str, str, dict[str, Any] | 
     ("unread-count", lambda m: ("get", "/api/chat/unread-count", None)),
     ("unread", lambda m: ("get", "/api/chat/unread", None)),
     ("delete", lambda m: ("delete", f"/api/chat/messages/{m.pk}", None)),
+    ("edit", lambda m: ("patch", f"/api/chat/messages/{m.pk}", {"content": "edited"})),
+    ("history", lambda m: ("get", f"/api/chat/messages/{m.pk}/history", None)),
     ("me", lambda m: ("get", "/api/auth/me", None)),
     ("users", lambda m: ("get", "/api/auth/users", None)),
 ]
@@ -88,6 +90,7 @@ def test_every_protected_route_refuses_every_bad_token(
     assert response.status_code == 401, (kind, path, response.content)
     assert response.json()["success"] is False
     assert Message.all_objects.count() == 1 and not Message.objects.get().is_read
+    assert Message.objects.get().content == "hello"
 
 
 # Every URL under /api/ that answers without a token. A new route is protected unless listed here.
@@ -115,7 +118,7 @@ def test_every_api_route_needs_a_token_unless_it_is_listed_public(anon: APIClien
     open_routes = []
     for route in api_routes:
         path = "/" + route.replace("<int:conversation_id>", "1").replace("<int:message_id>", "1")
-        answers = {anon.generic(method, path).status_code for method in ("GET", "POST", "PUT", "DELETE")}
+        answers = {anon.generic(method, path).status_code for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
         if answers - {401, 405}:
             open_routes.append(route)
     assert set(open_routes) == PUBLIC_API, "a route answers without a token; protect it or list it as public"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatproject.env import Env, EnvError, RateLimit, origin_of, parse_rate
+from chatproject.env import Env, EnvError, RateLimit, origin_of, parse_rate, parse_window
 from tests.support import ROOT
 
 
@@ -41,6 +41,17 @@ def test_bad_port_is_refused(value: str) -> None:
 )
 def test_rate_limits_parse(text: str, expected: RateLimit) -> None:
     assert parse_rate("MESSAGE_RATE_LIMIT", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("900", 900), (" 1 ", 1), ("unlimited", None), ("OFF", 0)])
+def test_edit_windows_parse(text: str, expected: int | None) -> None:
+    assert parse_window("MESSAGE_EDIT_WINDOW_SECONDS", text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "15m", "1.5", "forever", "", "9999999999"])
+def test_bad_edit_windows_are_refused_with_the_name(text: str) -> None:
+    with pytest.raises(EnvError, match="MESSAGE_EDIT_WINDOW_SECONDS"):
+        parse_window("MESSAGE_EDIT_WINDOW_SECONDS", text)
 
 
 @pytest.mark.parametrize("text", ["30", "30/10", "ten/10s", "30/0s", "0/10s", "30/10d"])

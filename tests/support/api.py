@@ -26,6 +26,7 @@ MESSAGE_KEYS = {
     "is_read",
     "read_at",
     "client_message_id",
+    "edited_at",
     "createdAt",
     "updatedAt",
     "sender",
@@ -59,6 +60,10 @@ def search_url(conversation_id: int | str) -> str:
 
 def message_url(message_id: int | str) -> str:
     return f"{CHAT}/messages/{message_id}"
+
+
+def history_url(message_id: int | str) -> str:
+    return f"{CHAT}/messages/{message_id}/history"
 
 
 def send(sender: User, receiver: User, content: str = "hello", **fields: Any) -> Message:

@@ -114,7 +114,7 @@ def _reply_messages() -> list[dict[str, Any]]:
 # --- What the code handles and sends -----------------------------------------------------------
 
 # Calls whose argument at this position is the name of a server event.
-_EVENT_ARGUMENT = {"_send": 0, "_to": 1, "layer_message": 0}
+_EVENT_ARGUMENT = {"_send": 0, "_to": 1, "layer_message": 0, "_to_room_and_participants": 1}
 
 
 def _calls(path: Path) -> list[ast.Call]:
@@ -227,7 +227,7 @@ def test_asyncapi_error_codes_match_protocol() -> None:
 
 # --- The fields protocol.py declares are the fields it validates -------------------------------
 
-_VALID = {"receiverId": 2, "content": "hi", "conversationId": 3, "token": "abc"}
+_VALID = {"receiverId": 2, "content": "hi", "conversationId": 3, "token": "abc", "messageId": 4, "emoji": "👍"}
 
 
 def _invalid_fields(event: str, data: dict[str, Any]) -> set[str]:

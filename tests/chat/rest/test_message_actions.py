@@ -1,0 +1,222 @@
+"""The contract's "Message actions" over REST: edits and their history (more below as they land).
+
+Each action has its owner's success path, the other participant's and an outsider's refusals
+(403 / 404), and its bad input (400, nothing changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from chat.models import Conversation, Message, MessageVersion
+from chat.payloads import iso
+from chatproject.env import RateLimit
+from tests.support.api import (
+    CONVERSATIONS,
+    UNREAD_COUNT,
+    assert_failure,
+    data_of,
+    history_url,
+    message_url,
+    search_url,
+    send,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_message_rate_limit(settings: Any) -> None:
+    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+
+
+def patch(api: APIClient, message: Message | int, body: Any) -> Any:
+    return api.patch(message_url(message if isinstance(message, int) else message.pk), body, format="json")
+
+
+def sent_ago(message: Message, seconds: float) -> Message:
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+    return Message.objects.get(pk=message.pk)
+
+
+# --- edit ------------------------------------------------------------------------------------
+
+
+def test_the_sender_edits_and_the_history_keeps_every_text(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "frist")
+    first = data_of(patch(as_alice, message, {"content": "first"}))
+    assert first["content"] == "first" and first["edited_at"] is not None and first["id"] == message.pk
+    second = data_of(patch(as_alice, message, {"content": "first!"}))
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.content == "first!" and iso(stored.edited_at) == second["edited_at"]
+    versions = data_of(as_alice.get(history_url(message.pk)))["versions"]
+    assert versions == [
+        {"content": "frist", "at": iso(message.created_at)},
+        {"content": "first", "at": first["edited_at"]},
+        {"content": "first!", "at": second["edited_at"]},
+    ]
+
+
+def test_an_unedited_message_has_its_original_as_its_only_version(as_bob: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "never edited")
+    assert data_of(as_bob.get(history_url(message.pk))) == {
+        "versions": [{"content": "never edited", "at": iso(message.created_at)}]
+    }
+    assert data_of(as_bob.get(CONVERSATIONS))["conversations"][0]["last_message"] == "never edited"
+
+
+def test_the_receiver_may_read_the_history_but_not_edit(as_bob: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "mine")
+    assert_failure(patch(as_bob, message, {"content": "yours now"}), 403)
+    assert Message.objects.get(pk=message.pk).content == "mine"
+    assert [v["content"] for v in data_of(as_bob.get(history_url(message.pk)))["versions"]] == ["mine"]
+
+
+def test_an_outsider_gets_404_for_edit_and_history(
+    client_for: Callable[[User], APIClient], alice: User, bob: User, carol: User
+) -> None:
+    message = send(alice, bob, "private")
+    as_carol = client_for(carol)
+    for response in (patch(as_carol, message, {"content": "hacked"}), as_carol.get(history_url(message.pk))):
+        body = assert_failure(response, 404)
+        assert "private" not in str(body)
+    assert_failure(patch(as_carol, message.pk + 1000, {"content": "x"}), 404)
+    assert_failure(as_carol.get(history_url(message.pk + 1000)), 404)
+    assert Message.objects.get(pk=message.pk).content == "private"
+
+
+def test_a_deleted_message_cannot_be_edited_nor_its_history_read(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "gone soon")
+    data_of(as_alice.delete(message_url(message.pk)))
+    assert_failure(patch(as_alice, message, {"content": "back"}), 404)
+    assert_failure(as_alice.get(history_url(message.pk)), 404)
+    assert not MessageVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ("{}", "content"),
+        ('{"content": "   \\n"}', "content"),
+        ('{"content": "' + "x" * 10_001 + '"}', "content"),
+        ('{"content": 5}', "content"),
+        ('{"content": "nul\\u0000"}', "content"),
+        ('{"content": "\\ud800"}', "content"),
+        ('["content"]', "non_field_errors"),
+    ],
+    ids=["missing", "blank", "too-long", "not-a-string", "nul", "lone-surrogate", "not-an-object"],
+)
+def test_bad_edits_are_400_and_change_nothing(
+    as_alice: APIClient, alice: User, bob: User, raw: str, field: str
+) -> None:
+    message = send(alice, bob, "as it was")
+    response = as_alice.generic("PATCH", message_url(message.pk), raw, "application/json")
+    assert field in assert_failure(response, 400)["errors"]
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.content, stored.edited_at) == ("as it was", None)
+    assert not MessageVersion.objects.exists()
+
+
+def test_the_longest_content_is_accepted(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "short")
+    assert data_of(patch(as_alice, message, {"content": "y" * 10_000}))["content"] == "y" * 10_000
+
+
+def test_an_unchanged_text_is_200_with_nothing_stored_or_published(
+    as_alice: APIClient, alice: User, bob: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    message = send(alice, bob, "same")
+    with django_capture_on_commit_callbacks() as published:
+        response = patch(as_alice, message, {"content": "same"})
+    assert data_of(response)["edited_at"] is None and response.json()["message"] == "Message unchanged"
+    assert published == [] and not MessageVersion.objects.exists()
+    with django_capture_on_commit_callbacks() as published:
+        data_of(patch(as_alice, message, {"content": "different"}))
+    assert len(published) == 1
+
+
+# --- the edit window ---------------------------------------------------------------------------
+
+
+def test_the_default_window_is_900_seconds(settings: Any) -> None:
+    from chatproject.env import parse_window
+
+    assert parse_window("MESSAGE_EDIT_WINDOW_SECONDS", "900") == settings.MESSAGE_EDIT_WINDOW_SECONDS == 900
+
+
+def test_an_edit_just_inside_the_window_passes_and_just_after_it_is_403(
+    as_alice: APIClient, alice: User, bob: User, settings: Any
+) -> None:
+    settings.MESSAGE_EDIT_WINDOW_SECONDS = 60
+    inside = sent_ago(send(alice, bob, "inside"), 55)
+    assert data_of(patch(as_alice, inside, {"content": "inside, edited"}))["content"] == "inside, edited"
+    outside = sent_ago(send(alice, bob, "outside"), 61)
+    assert "60 seconds" in assert_failure(patch(as_alice, outside, {"content": "too late"}), 403)["message"]
+    assert Message.objects.get(pk=outside.pk).content == "outside"
+
+
+def test_window_off_refuses_every_edit(as_alice: APIClient, alice: User, bob: User, settings: Any) -> None:
+    settings.MESSAGE_EDIT_WINDOW_SECONDS = 0
+    message = send(alice, bob, "fresh")
+    assert_failure(patch(as_alice, message, {"content": "no"}), 403)
+    assert Message.objects.get(pk=message.pk).edited_at is None
+
+
+def test_window_unlimited_allows_an_edit_years_later(
+    as_alice: APIClient, alice: User, bob: User, settings: Any
+) -> None:
+    settings.MESSAGE_EDIT_WINDOW_SECONDS = None
+    message = sent_ago(send(alice, bob, "old"), 3 * 365 * 86400)
+    assert data_of(patch(as_alice, message, {"content": "old, fixed"}))["content"] == "old, fixed"
+
+
+# --- what an edit changes, and what it does not ----------------------------------------------------
+
+
+def conversation(message: Message) -> Conversation:
+    return Conversation.objects.get(pk=message.conversation_id)
+
+
+def test_editing_the_newest_message_updates_the_preview_only(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    send(alice, bob, "older")
+    newest = send(alice, bob, "newest")
+    before = conversation(newest)
+    unread_before = data_of(as_bob.get(UNREAD_COUNT))
+    data_of(patch(as_alice, newest, {"content": "newest, edited"}))
+    after = conversation(newest)
+    assert after.last_message == "newest, edited"
+    assert (after.last_message_at, after.last_seq) == (before.last_message_at, before.last_seq)
+    assert Message.objects.get(pk=newest.pk).seq == newest.seq
+    assert data_of(as_bob.get(UNREAD_COUNT)) == unread_before == {"unreadCount": 2}
+    listed = data_of(as_bob.get(CONVERSATIONS))["conversations"][0]
+    assert listed["last_message"] == "newest, edited"
+
+
+def test_editing_an_older_message_leaves_the_preview(as_alice: APIClient, alice: User, bob: User) -> None:
+    older = send(alice, bob, "older")
+    send(bob, alice, "newest")
+    data_of(patch(as_alice, older, {"content": "older, edited"}))
+    assert conversation(older).last_message == "newest"
+
+
+def test_the_preview_of_a_long_edit_is_cut_to_255(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "short")
+    data_of(patch(as_alice, message, {"content": "z" * 300}))
+    assert conversation(message).last_message == "z" * 255
+
+
+def test_search_finds_the_current_text_only(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "meet at the aardvark")
+    data_of(patch(as_alice, message, {"content": "meet at the bandicoot"}))
+    url = search_url(message.conversation_id)
+    assert data_of(as_alice.get(url, {"q": "aardvark"}))["messages"] == []
+    assert [m["id"] for m in data_of(as_alice.get(url, {"q": "bandicoot"}))["messages"]] == [message.pk]
