@@ -130,6 +130,14 @@ def message_edited(message: Message) -> None:
     _to_room_and_participants(message, "message_edited", payloads.message_edited(message))
 
 
+def reaction_changed(message: Message, user_id: int, emoji: str, *, added: bool) -> None:
+    data = payloads.reaction_changed(message, user_id, emoji)
+    if added:
+        _to_room_and_participants(message, "reaction_added", data)
+    else:
+        _to_room_and_participants(message, "reaction_removed", data)
+
+
 def presence_changed(user_id: int, is_online: bool, last_seen_at: datetime | None, partner_ids: list[int]) -> None:
     """presence to every user who shares a conversation with `user_id` (lossy by design)."""
     if not partner_ids:

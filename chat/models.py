@@ -90,6 +90,10 @@ class Message(models.Model):
     objects = VisibleMessageManager()
     all_objects = models.Manager()  # noqa: DJ012 - includes soft-deleted rows (admin, purge)
 
+    # The message's reactions in id order, when a read loaded them with the message (chat.selectors
+    # prefetch them for a whole page in one query; a new message has none).
+    reaction_list: list[Reaction]
+
     class Meta:
         base_manager_name = "all_objects"
         constraints = [

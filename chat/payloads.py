@@ -6,13 +6,13 @@ answers carry the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from accounts.models import User
 from accounts.presenters import user_summary
-from chat.models import Message
+from chat.models import Message, Reaction
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -42,6 +42,19 @@ def new_message(message: Message, online: Collection[int]) -> dict[str, Any]:
         "clientMessageId": message.client_message_id,
         "sender": summary(message.sender, online),
     }
+
+
+def reactions(rows: Iterable[Reaction]) -> list[dict[str, Any]]:
+    """A message's reactions, from its rows in id order: per emoji, in order of first use, who
+    reacted in the order they did. The same shape on REST messages and in socket acks."""
+    users: dict[str, list[int]] = {}
+    for row in rows:
+        users.setdefault(row.emoji, []).append(row.user_id)
+    return [{"emoji": emoji, "count": len(ids), "userIds": ids} for emoji, ids in users.items()]
+
+
+def reaction_changed(message: Message, user_id: int, emoji: str) -> dict[str, Any]:
+    return {"messageId": message.pk, "conversationId": message.conversation_id, "userId": user_id, "emoji": emoji}
 
 
 def message_notification(message: Message, online: Collection[int]) -> dict[str, Any]:

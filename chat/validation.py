@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import emoji as emoji_data
+
+from chat.models import EMOJI_MAX_LENGTH
 from core.db import MAX_ID
 from core.errors import Invalid
 
@@ -138,6 +141,49 @@ def _raise_first(errors: dict[str, list[str]]) -> None:
     if errors:
         name, problems = next(iter(errors.items()))
         raise Invalid(f"{name}: {problems[0]}", errors=errors)
+
+
+@dataclass(frozen=True)
+class ReactionRequest:
+    message_id: int
+    emoji: str
+
+
+def parse_emoji(value: Any) -> str:
+    """One emoji, in its fully-qualified spelling, or Invalid on `emoji`.
+
+    The `emoji` package decides (Unicode's emoji list, ZWJ sequences, flags and keycaps included), not
+    a hand-kept regex. A spelling without its emoji presentation selector (U+2764 for ❤️) is stored as
+    the fully-qualified one, so both count as the same reaction; a component alone (a skin tone) is
+    not a reaction.
+    """
+    if not isinstance(value, str) or not value:
+        raise Invalid.field("emoji", "Must be one emoji.")
+    if len(value) > EMOJI_MAX_LENGTH:
+        raise Invalid.field("emoji", "Must be one emoji, not a longer text.")
+    _storable("emoji", value)
+    qualified = emoji_data.emojize(emoji_data.demojize(value))
+    facts = emoji_data.EMOJI_DATA.get(qualified)
+    if facts is None or facts["status"] == emoji_data.STATUS["component"]:
+        raise Invalid.field("emoji", "Must be one emoji.")
+    return qualified
+
+
+def parse_reaction(data: Any) -> ReactionRequest:
+    """Validate `react` / `unreact` data (`messageId`, `emoji`)."""
+    body = require_mapping(data)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name, parse in (
+        ("message_id", lambda: object_id(body, "messageId")),
+        ("emoji", lambda: parse_emoji(body.get("emoji"))),
+    ):
+        try:
+            values[name] = parse()
+        except Invalid as exc:
+            errors.update(exc.errors or {})
+    _raise_first(errors)
+    return ReactionRequest(**values)
 
 
 def parse_send(data: Any) -> SendRequest:

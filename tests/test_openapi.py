@@ -106,7 +106,7 @@ def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
         for route, callback in _routes(get_resolver().url_patterns)
         if route.startswith("/api/") and not DOC_ROUTES.match(route)
     }
-    assert len(api_routes) == 14
+    assert len(api_routes) == 15
     assert set(api_routes) == set(spec["paths"])
     for path, callback in api_routes.items():
         view = callback.view_class
@@ -275,6 +275,13 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.get(history), f"{one}/history", "GET")
     check(as_carol.get(history), f"{one}/history", "GET")
     check(anon.get(history), f"{one}/history", "GET")
+    reaction = f"{one}/reactions/{{emoji}}"
+    thumbs = f"/api/chat/messages/{message.pk}/reactions/%F0%9F%91%8D"
+    for method in ("put", "delete"):
+        check(getattr(as_alice, method)(thumbs), reaction, method.upper())
+        check(getattr(as_alice, method)(f"/api/chat/messages/{message.pk}/reactions/no"), reaction, method.upper())
+        check(getattr(as_carol, method)(thumbs), reaction, method.upper())
+        check(getattr(anon, method)(thumbs), reaction, method.upper())
 
     # read and delete
     check(as_alice.put(read_url(cid)), f"{conv}/read", "PUT")
@@ -306,10 +313,13 @@ def test_every_endpoint_answers_what_the_schema_documents(
         (as_alice, "DELETE", "/api/chat/messages/{message_id}", None),
         (as_bob, "PATCH", "/api/chat/messages/{message_id}", {"content": "x"}),
         (as_alice, "GET", "/api/chat/messages/{message_id}/history", None),
+        (as_alice, "PUT", "/api/chat/messages/{message_id}/reactions/{emoji}", None),
+        (as_alice, "DELETE", "/api/chat/messages/{message_id}/reactions/{emoji}", None),
     ]
     with mock.patch.object(CursorWrapper, "execute", unreachable):
         for api, method, path, body in calls:
             url = path.replace("{conversation_id}", str(cid)).replace("{message_id}", str(message.pk))
+            url = url.replace("{emoji}", "%F0%9F%91%8D")
             if method == "GET":
                 response = api.get(url, body or {})
             else:

@@ -12,6 +12,7 @@ from typing import Any
 from accounts.models import User
 from accounts.presence import online_among
 from accounts.presenters import user_summary
+from chat import payloads
 from chat.models import Conversation, Message
 
 
@@ -37,7 +38,14 @@ def message_body(message: Message, online: Collection[int]) -> dict[str, Any]:
         "updatedAt": message.updated_at,
         "sender": user_summary(message.sender, online),
         "receiver": user_summary(message.receiver, online),
+        "reactions": payloads.reactions(_reaction_rows(message)),
     }
+
+
+def _reaction_rows(message: Message) -> Any:
+    """The rows a read loaded with the message, or (one message shown alone) a query for them."""
+    loaded = getattr(message, "reaction_list", None)
+    return loaded if loaded is not None else message.reactions.order_by("id")
 
 
 def messages_body(messages: list[Message]) -> list[dict[str, Any]]:

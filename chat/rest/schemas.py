@@ -90,6 +90,15 @@ class EditRequestSerializer(serializers.Serializer[Any]):
         pass
 
 
+class ReactionSerializer(serializers.Serializer[Any]):
+    emoji = serializers.CharField()
+    count = serializers.IntegerField(min_value=1)
+    userIds = serializers.ListField(child=serializers.IntegerField(), help_text="Who reacted, in the order they did.")
+
+    class Meta:
+        ref_name = "Reaction"
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     seq = serializers.IntegerField(min_value=1, help_text="1, 2, 3, ... within the conversation, no gaps.")
@@ -106,6 +115,7 @@ class MessageSerializer(serializers.Serializer[Any]):
     updatedAt = serializers.DateTimeField()
     sender = UserSummarySerializer()
     receiver = UserSummarySerializer()
+    reactions = ReactionSerializer(many=True, help_text="Per emoji, in order of first use; at most 20.")
 
     class Meta:
         ref_name = "Message"
@@ -216,6 +226,14 @@ class HistorySerializer(serializers.Serializer[Any]):
         ref_name = "MessageHistory"
 
 
+class ReactionsSerializer(serializers.Serializer[Any]):
+    message_id = serializers.IntegerField()
+    reactions = ReactionSerializer(many=True)
+
+    class Meta:
+        ref_name = "MessageReactions"
+
+
 class SearchQuery(serializers.Serializer[Any]):
     q = serializers.CharField(
         max_length=MAX_SEARCH_LENGTH,
@@ -230,5 +248,6 @@ MessageListEnvelope = enveloped("MessageListEnvelope", MessageList)
 ReadResultEnvelope = enveloped("ReadResultEnvelope", ReadResultSerializer())
 UnreadCountEnvelope = enveloped("UnreadCountEnvelope", UnreadCountSerializer())
 UnreadEnvelope = enveloped("UnreadEnvelope", UnreadSerializer())
+ReactionsEnvelope = enveloped("ReactionsEnvelope", ReactionsSerializer())
 HistoryEnvelope = enveloped("HistoryEnvelope", HistorySerializer())
 DeletedEnvelope = enveloped("DeletedEnvelope", DeletedSerializer(), message=True)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("unread", views.UnreadView.as_view(), name="chat-unread"),
     path("messages/<int:message_id>", views.MessageView.as_view(), name="chat-message"),
     path("messages/<int:message_id>/history", views.MessageHistoryView.as_view(), name="chat-message-history"),
+    path("messages/<int:message_id>/reactions/<str:emoji>", views.ReactionView.as_view(), name="chat-reaction"),
 ]

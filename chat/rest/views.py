@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,13 +14,13 @@ from accounts.presenters import user_summary
 from accounts.schemas import UserPageEnvelope
 from accounts.selectors import active_users
 from accounts.serializers import UserSearchSerializer
-from chat import metrics
+from chat import metrics, payloads
 from chat.rest import schemas
 from chat.rest.presenters import conversations_body, message_body, messages_body, online_for, other_participant
 from chat.selectors import conversations as conversation_reads
 from chat.selectors import messages as message_reads
-from chat.services import conversations, edits, messages
-from chat.validation import parse_edit, parse_send
+from chat.services import conversations, edits, messages, reactions
+from chat.validation import parse_edit, parse_emoji, parse_send
 from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
 from core.pagination import CursorPage, Page, PageRequest, cursor_request, page_body, page_request
 from core.rest import envelope
@@ -211,6 +211,52 @@ class MessageHistoryView(APIView):
     def get(self, request: Request, message_id: int) -> Response:
         versions = message_reads.versions_of(_caller(request), message_id)
         return envelope({"versions": [{"content": v.content, "at": v.at} for v in versions]})
+
+
+def _reactions_body(result: reactions.ReactionResult) -> dict[str, Any]:
+    return {"message_id": result.message.pk, "reactions": payloads.reactions(result.reactions)}
+
+
+_REACTION_PATH = OpenApiParameter(
+    "emoji",
+    str,
+    location=OpenApiParameter.PATH,
+    description="One emoji (one grapheme cluster Unicode calls an emoji), URL-encoded: `%F0%9F%91%8D` for 👍.",
+)
+
+
+class ReactionView(APIView):
+    @extend_schema(
+        operation_id="addReaction",
+        tags=["chat"],
+        summary="Add the caller's reaction to a message",
+        description=(
+            "Idempotent: a reaction the caller already has is a 200 with nothing stored or published. "
+            "At most 20 distinct emoji per message (a 21st is a 400). `reaction_added` goes to the room "
+            "and both participants after commit. Participants only (404 otherwise, and for a deleted message)."
+        ),
+        parameters=[_REACTION_PATH],
+        request=None,
+        responses={200: schemas.ReactionsEnvelope, **failures(400, 401, 404)},
+    )
+    def put(self, request: Request, message_id: int, emoji: str) -> Response:
+        result = reactions.add_reaction(user=_caller(request), message_id=message_id, emoji=parse_emoji(emoji))
+        return envelope(_reactions_body(result))
+
+    @extend_schema(
+        operation_id="removeReaction",
+        tags=["chat"],
+        summary="Remove the caller's reaction from a message",
+        description=(
+            "Idempotent: removing a reaction the caller does not have is a 200 with nothing published; "
+            "`reaction_removed` when one went. Participants only (404 otherwise, and for a deleted message)."
+        ),
+        parameters=[_REACTION_PATH],
+        responses={200: schemas.ReactionsEnvelope, **failures(400, 401, 404)},
+    )
+    def delete(self, request: Request, message_id: int, emoji: str) -> Response:
+        result = reactions.remove_reaction(user=_caller(request), message_id=message_id, emoji=parse_emoji(emoji))
+        return envelope(_reactions_body(result))
 
 
 class UserDirectoryView(APIView):

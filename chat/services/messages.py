@@ -20,6 +20,7 @@ from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
 from chat.models import Conversation, Message
+from chat.selectors.messages import displayed
 from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
 from core.errors import DomainError, Forbidden, Invalid, NotFound
@@ -107,7 +108,7 @@ def _facts(sends: list[Send]) -> list[_Facts]:
 def _first_sends(message_ids: list[int]) -> dict[int, SendResult]:
     if not message_ids:
         return {}
-    messages = Message.all_objects.select_related("sender", "receiver").filter(pk__in=message_ids)
+    messages = displayed(Message.all_objects.filter(pk__in=message_ids))
     return {m.pk: SendResult(m, created=False) for m in messages}
 
 
@@ -211,6 +212,7 @@ def _store(sends: list[Send], indexes: list[int]) -> dict[int, Message | None]:
     for i, message in zip(indexes, messages, strict=True):
         if message is not None:
             message.sender = sends[i].sender
+            message.reaction_list = []  # a new message has none: no query to show it
         stored[i] = message
     return stored
 

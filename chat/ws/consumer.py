@@ -18,8 +18,8 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.auth import identity_from_access_token
 from chat import metrics, payloads
-from chat.services import conversations, edits, messages, sockets
-from chat.validation import EditRequest, SendRequest
+from chat.services import conversations, edits, messages, reactions, sockets
+from chat.validation import EditRequest, ReactionRequest, SendRequest
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
 from chat.ws.sends import queue_for_loop
 from chat.ws.session import CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
@@ -33,7 +33,9 @@ CLOSE_TOO_BIG = 1009
 # Events about a user that the user's own sockets should not see (typing never echoes).
 _NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
 # Events sent both to a room and to personal rooms: a socket in the room takes the room copy.
-_ROOM_FIRST = frozenset({"messages_read", "message_deleted", "message_notification", "message_edited"})
+_ROOM_FIRST = frozenset(
+    {"messages_read", "message_deleted", "message_notification", "message_edited", "reaction_added", "reaction_removed"}
+)
 
 
 def _query_token(scope: dict[str, Any]) -> str | None:
@@ -214,6 +216,16 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         result = await in_thread(edits.edit_message)(user=self.session.require_user(), request=request)
         return payloads.message_edited(result.message) | {"changed": result.changed}
 
+    async def on_react(self, request: ReactionRequest) -> dict[str, Any]:
+        return _reactions_ack(
+            await in_thread(reactions.add_reaction)(user=self.session.require_user(), **vars(request))
+        )
+
+    async def on_unreact(self, request: ReactionRequest) -> dict[str, Any]:
+        return _reactions_ack(
+            await in_thread(reactions.remove_reaction)(user=self.session.require_user(), **vars(request))
+        )
+
     # --- Frames out ----------------------------------------------------------------------
 
     async def _send(self, event: str, data: Any, ref: str | int | None = None) -> bool:
@@ -248,6 +260,15 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
 
     async def chat_close(self, message: dict[str, Any]) -> None:
         await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
+
+
+def _reactions_ack(result: reactions.ReactionResult) -> dict[str, Any]:
+    return {
+        "messageId": result.message.pk,
+        "conversationId": result.message.conversation_id,
+        "reactions": payloads.reactions(result.reactions),
+        "changed": result.changed,
+    }
 
 
 async def _sends_in_thread(sends: list[messages.Send]) -> list[dict[str, Any] | DomainError]:

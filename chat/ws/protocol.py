@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chat.validation import object_id, parse_edit, parse_send
+from chat.validation import object_id, parse_edit, parse_reaction, parse_send
 from core.errors import Invalid
 
 MAX_REF_LENGTH = 64
@@ -32,6 +32,7 @@ class EventFields:
 
 
 _CONVERSATION = EventFields(required=("conversationId",))
+_REACTION = EventFields(required=("messageId", "emoji"))
 
 CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "authenticate": EventFields(required=("token",)),
@@ -45,6 +46,8 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "stop_typing": _CONVERSATION,
     "mark_as_read": _CONVERSATION,
     "edit_message": EventFields(required=("messageId", "content")),
+    "react": _REACTION,
+    "unreact": _REACTION,
 }
 
 CLIENT_EVENTS = frozenset(CLIENT_EVENT_FIELDS)
@@ -63,6 +66,8 @@ SERVER_EVENTS = frozenset(
         "user_left",
         "message_deleted",
         "message_edited",
+        "reaction_added",
+        "reaction_removed",
         "presence",
     }
 )
@@ -156,7 +161,7 @@ def validate_data(event: str, data: dict[str, Any]) -> Any:
     """The typed argument of a client event's handler, or Invalid naming the offending field.
 
     authenticate → the token; send_message → a SendRequest (the same rules as REST /send);
-    edit_message → an EditRequest (as REST PATCH /messages/:id);
+    edit_message → an EditRequest (as REST PATCH /messages/:id); react / unreact → a ReactionRequest;
     the conversation events → the conversation id; join_personal_room → None.
     """
     fields = CLIENT_EVENT_FIELDS[event]
@@ -166,6 +171,8 @@ def validate_data(event: str, data: dict[str, Any]) -> Any:
         return parse_send(data)
     if event == "edit_message":
         return parse_edit(data)
+    if fields == _REACTION:
+        return parse_reaction(data)
     if fields == _CONVERSATION:
         return _conversation_id(data)
     return None

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat.models import Message
+from chat.models import Message, Reaction
 from tests.support.api import CONVERSATIONS, UNREAD, UNREAD_COUNT, data_of, messages_url, search_url, send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
@@ -35,15 +35,20 @@ def partners(alice: User, make_user: Callable[..., User]) -> list[User]:
 
 @pytest.fixture
 def long_history(alice: User, bob: User) -> Message:
-    """ROWS messages between alice and bob, both directions; returns the first."""
+    """ROWS messages between alice and bob, both directions, each with two reactions; returns the first."""
     sent = [send(alice if i % 2 else bob, bob if i % 2 else alice, f"needle {i}") for i in range(ROWS)]
+    Reaction.objects.bulk_create(
+        Reaction(message=m, user=user, emoji=emoji) for m in sent for user, emoji in ((alice, "👍"), (bob, "🎉"))
+    )
     return sent[0]
 
 
 def queries_for(api: APIClient, path: str, params: dict[str, Any], items: str) -> tuple[int, int]:
-    """(queries, items returned) of one GET."""
+    """(queries, items returned) of one GET; messages must show what was seeded on them."""
     with CaptureQueriesContext(connection) as captured:
         data = data_of(api.get(path, params))
+    if items == "messages":
+        assert all([r["emoji"] for r in m["reactions"]] == ["👍", "🎉"] for m in data[items])
     return len(captured.captured_queries), len(data[items]) if items else 0
 
 
@@ -54,30 +59,39 @@ def assert_flat(api: APIClient, path: str, params: dict[str, Any], items: str, e
     assert (small[0], large[0]) == (expected, expected)
 
 
-# Every authenticated request costs one query: the bearer token's user.
+# Every authenticated request costs one query: the bearer token's user. A list of messages costs one
+# more for the reactions of all its messages (a prefetch).
 
 
 def test_conversation_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
     assert_flat(as_alice, CONVERSATIONS, {}, "conversations", expected=3)
 
 
-def test_message_page_runs_four_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
-    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=4)
+def test_message_page_with_reactions_runs_five_queries_at_any_page_size(
+    as_alice: APIClient, long_history: Message
+) -> None:
+    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=5)
 
 
-def test_message_cursor_runs_three_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+def test_message_cursor_with_reactions_runs_four_queries_at_any_page_size(
+    as_alice: APIClient, long_history: Message
+) -> None:
     params = {"after": long_history.pk}
-    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=3)
+    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=4)
 
 
-def test_search_page_runs_four_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+def test_search_page_with_reactions_runs_five_queries_at_any_page_size(
+    as_alice: APIClient, long_history: Message
+) -> None:
     params = {"q": "NEEDLE"}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=4)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=5)
 
 
-def test_search_cursor_runs_three_queries_at_any_page_size(as_alice: APIClient, long_history: Message) -> None:
+def test_search_cursor_with_reactions_runs_four_queries_at_any_page_size(
+    as_alice: APIClient, long_history: Message
+) -> None:
     params = {"q": "needle", "before": long_history.pk + ROWS}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=3)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=4)
 
 
 def test_users_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:

@@ -71,6 +71,8 @@ PROTECTED: list[tuple[str, Callable[[Message], tuple[str, str, dict[str, Any] | 
     ("delete", lambda m: ("delete", f"/api/chat/messages/{m.pk}", None)),
     ("edit", lambda m: ("patch", f"/api/chat/messages/{m.pk}", {"content": "edited"})),
     ("history", lambda m: ("get", f"/api/chat/messages/{m.pk}/history", None)),
+    ("react", lambda m: ("put", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
+    ("unreact", lambda m: ("delete", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
     ("me", lambda m: ("get", "/api/auth/me", None)),
     ("users", lambda m: ("get", "/api/auth/users", None)),
 ]

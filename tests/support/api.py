@@ -31,6 +31,7 @@ MESSAGE_KEYS = {
     "updatedAt",
     "sender",
     "receiver",
+    "reactions",
 }
 CONVERSATION_KEYS = {
     "id",

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat.models import Conversation, Message, MessageVersion
+from chat.models import Conversation, Message, MessageVersion, Reaction
 from chat.payloads import iso
-from chatproject.env import RateLimit
 from tests.support.api import (
     CONVERSATIONS,
     UNREAD_COUNT,
@@ -29,12 +29,7 @@ from tests.support.api import (
     send,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 
 def patch(api: APIClient, message: Message | int, body: Any) -> Any:
@@ -220,3 +215,171 @@ def test_search_finds_the_current_text_only(as_alice: APIClient, alice: User, bo
     url = search_url(message.conversation_id)
     assert data_of(as_alice.get(url, {"q": "aardvark"}))["messages"] == []
     assert [m["id"] for m in data_of(as_alice.get(url, {"q": "bandicoot"}))["messages"]] == [message.pk]
+
+
+# --- reactions -----------------------------------------------------------------------------------
+
+
+def reaction_url(message: Message | int, emoji: str) -> str:
+    message_id = message if isinstance(message, int) else message.pk
+    return f"{message_url(message_id)}/reactions/{quote(emoji, safe='')}"
+
+
+def react(api: APIClient, message: Message | int, emoji: str) -> Any:
+    return api.put(reaction_url(message, emoji))
+
+
+def unreact(api: APIClient, message: Message | int, emoji: str) -> Any:
+    return api.delete(reaction_url(message, emoji))
+
+
+def test_reactions_are_counted_per_emoji_with_who_in_order_of_first_use(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    message = send(alice, bob, "party?")
+    assert data_of(react(as_bob, message, "👍")) == {
+        "message_id": message.pk,
+        "reactions": [{"emoji": "👍", "count": 1, "userIds": [bob.pk]}],
+    }
+    data_of(react(as_alice, message, "🎉"))
+    after = data_of(react(as_alice, message, "👍"))["reactions"]
+    assert after == [
+        {"emoji": "👍", "count": 2, "userIds": [bob.pk, alice.pk]},
+        {"emoji": "🎉", "count": 1, "userIds": [alice.pk]},
+    ]
+    listed = data_of(as_alice.get(f"/api/chat/conversations/{message.conversation_id}/messages"))["messages"]
+    assert listed[0]["reactions"] == after
+
+
+def test_reacting_twice_is_one_reaction_and_one_event(
+    as_bob: APIClient, alice: User, bob: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    message = send(alice, bob, "hi")
+    with django_capture_on_commit_callbacks() as published:
+        first = data_of(react(as_bob, message, "❤️"))
+        again = data_of(react(as_bob, message, "❤️"))
+    assert first == again and Reaction.objects.count() == 1 and len(published) == 1
+
+
+def test_removing_is_idempotent_and_publishes_only_a_removal(
+    as_bob: APIClient, alice: User, bob: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    message = send(alice, bob, "hi")
+    data_of(react(as_bob, message, "👍"))
+    with django_capture_on_commit_callbacks() as published:
+        assert data_of(unreact(as_bob, message, "👍"))["reactions"] == []
+        assert data_of(unreact(as_bob, message, "👍"))["reactions"] == []
+        assert data_of(unreact(as_bob, message, "🙈"))["reactions"] == []
+    assert len(published) == 1 and not Reaction.objects.exists()
+
+
+def test_a_removed_and_readded_emoji_moves_to_the_end(as_bob: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "hi")
+    for emoji in ("👍", "😂"):
+        data_of(react(as_bob, message, emoji))
+    data_of(unreact(as_bob, message, "👍"))
+    assert [r["emoji"] for r in data_of(react(as_bob, message, "👍"))["reactions"]] == ["😂", "👍"]
+
+
+def test_an_outsider_gets_404_and_changes_nothing(
+    client_for: Callable[[User], APIClient], as_bob: APIClient, alice: User, bob: User, carol: User
+) -> None:
+    message = send(alice, bob, "private")
+    data_of(react(as_bob, message, "👍"))
+    as_carol = client_for(carol)
+    for response in (react(as_carol, message, "👍"), unreact(as_carol, message, "👍"), react(as_carol, 10**9, "👍")):
+        assert "private" not in str(assert_failure(response, 404))
+    assert list(Reaction.objects.values_list("user_id", flat=True)) == [bob.pk]
+
+
+def test_a_deleted_message_takes_no_reactions(as_alice: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "gone")
+    data_of(as_alice.delete(message_url(message.pk)))
+    assert_failure(react(as_alice, message, "👍"), 404)
+    assert_failure(unreact(as_alice, message, "👍"), 404)
+
+
+@pytest.mark.parametrize(
+    "emoji",
+    [
+        "👍",
+        "👍🏽",  # a skin tone modifier
+        "👨\u200d👩\u200d👧",  # a ZWJ family
+        "🏳️\u200d🌈",  # a ZWJ flag
+        "🇫🇷",  # a regional indicator pair
+        "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # a tag sequence (England)
+        "#️⃣",  # a keycap
+        "❤️",
+    ],
+)
+def test_any_single_emoji_is_accepted(as_bob: APIClient, alice: User, bob: User, emoji: str) -> None:
+    message = send(alice, bob, "hi")
+    assert data_of(react(as_bob, message, emoji))["reactions"] == [{"emoji": emoji, "count": 1, "userIds": [bob.pk]}]
+
+
+def test_an_emoji_without_its_presentation_selector_counts_as_the_same_one(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    message = send(alice, bob, "hi")
+    data_of(react(as_alice, message, "❤️"))
+    reactions = data_of(react(as_bob, message, "❤"))["reactions"]  # U+2764 alone
+    assert reactions == [{"emoji": "❤️", "count": 2, "userIds": [alice.pk, bob.pk]}]
+    assert data_of(unreact(as_bob, message, "❤"))["reactions"][0]["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        "a",
+        "ok",
+        "%F0%9F%91%8D%F0%9F%91%8D",  # two emoji
+        "%F0%9F%91%8Da",  # an emoji and a letter
+        "%E2%98%85",  # ★, a symbol that is not an emoji
+        "%E2%86%92",  # →
+        "%F0%9F%8F%BD",  # a skin tone modifier alone
+        "%F0%9F%87%AB",  # one regional indicator
+        "%ED%A0%80",  # a lone surrogate, as UTF-8 would spell it
+        "%FF",  # not UTF-8
+        "%20",
+        "%00",
+        "1",
+        "%F0%9F%91%8D" * 20,
+    ],
+)
+def test_anything_but_one_emoji_is_a_400(as_bob: APIClient, alice: User, bob: User, segment: str) -> None:
+    message = send(alice, bob, "hi")
+    for method in ("put", "delete"):
+        response = getattr(as_bob, method)(f"{message_url(message.pk)}/reactions/{segment}")
+        assert "emoji" in assert_failure(response, 400)["errors"], segment
+    assert not Reaction.objects.exists()
+
+
+def test_at_most_twenty_distinct_reactions_per_message(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    message = send(alice, bob, "react to me")
+    twenty = [chr(0x1F600 + i) for i in range(20)]  # 😀 ... 😓
+    for i, emoji in enumerate(twenty):
+        data_of(react(as_alice if i % 2 else as_bob, message, emoji))
+    body = assert_failure(react(as_bob, message, "🐙"), 400)
+    assert "20" in body["errors"]["emoji"][0]
+    assert data_of(react(as_alice, message, twenty[0]))["reactions"][0]["count"] == 2  # an existing one still may
+    assert Reaction.objects.filter(message=message).values("emoji").distinct().count() == 20
+    data_of(unreact(as_bob, message, twenty[0]))
+    data_of(unreact(as_alice, message, twenty[0]))
+    assert len(data_of(react(as_bob, message, "🐙"))["reactions"]) == 20
+
+
+def test_every_message_shape_carries_reactions(as_alice: APIClient, as_bob: APIClient, alice: User, bob: User) -> None:
+    message = send(alice, bob, "findable")
+    data_of(react(as_bob, message, "👀"))
+    expected = [{"emoji": "👀", "count": 1, "userIds": [bob.pk]}]
+    cid = message.conversation_id
+    assert (
+        data_of(as_alice.get(f"/api/chat/conversations/{cid}/messages", {"after": 0}))["messages"][0]["reactions"]
+        == expected
+    )
+    assert data_of(as_alice.get(search_url(cid), {"q": "findable"}))["messages"][0]["reactions"] == expected
+    assert data_of(patch(as_alice, message, {"content": "findable!"}))["reactions"] == expected
+    sent = data_of(as_alice.post("/api/chat/send", {"receiverId": bob.pk, "content": "new"}, format="json"), 201)
+    assert sent["reactions"] == []

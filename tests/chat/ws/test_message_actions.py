@@ -118,3 +118,59 @@ async def test_edit_after_the_window_is_forbidden(open_socket: Opener, alice: Us
     a = await open_socket(alice)
     frame = await a.request("edit_message", {"messageId": message.pk, "content": "late"})
     assert frame["event"] == "error" and frame["data"]["code"] == "forbidden"
+
+
+# --- react / unreact / reaction_added / reaction_removed -------------------------------------------
+
+
+async def test_react_and_unreact_ack_the_reactions_and_reach_the_room_and_both_personal_rooms_once(
+    open_socket: Opener, alice: User, bob: User, carol: User
+) -> None:
+    message = await first_message(alice, bob)
+    a, b, c = await sockets_around(open_socket, alice, bob, carol, message)
+    ack = await b.call("react", {"messageId": message.pk, "emoji": "🔥"})
+    assert ack == {
+        "messageId": message.pk,
+        "conversationId": message.conversation_id,
+        "reactions": [{"emoji": "🔥", "count": 1, "userIds": [bob.pk]}],
+        "changed": True,
+    }
+    event = {"messageId": message.pk, "conversationId": message.conversation_id, "userId": bob.pk, "emoji": "🔥"}
+    assert await once(a, "reaction_added") == event
+    assert await once(b, "reaction_added") == event  # the reactor's own sockets hear it too
+    again = await b.call("react", {"messageId": message.pk, "emoji": "🔥"})
+    assert again["changed"] is False and again["reactions"] == ack["reactions"]
+    assert await a.silent() and await b.silent()
+    removed = await b.call("unreact", {"messageId": message.pk, "emoji": "🔥"})
+    assert removed["changed"] is True and removed["reactions"] == []
+    assert await once(a, "reaction_removed") == event
+    assert await once(b, "reaction_removed") == event
+    assert await c.silent()
+
+
+async def test_a_rest_reaction_reaches_sockets_like_a_socket_one(open_socket: Opener, alice: User, bob: User) -> None:
+    message = await first_message(alice, bob)
+    a = await open_socket(alice)
+    response = await database_sync_to_async(rest)(bob, "put", f"{message_url(message.pk)}/reactions/%F0%9F%91%8D")
+    assert response.status_code == 200
+    assert (await once(a, "reaction_added"))["emoji"] == "👍"
+
+
+async def test_reaction_refusals_keep_the_socket_open(open_socket: Opener, alice: User, bob: User, carol: User) -> None:
+    message = await first_message(alice, bob)
+    b = await open_socket(bob)
+    c = await open_socket(carol)
+    cases = [
+        (c, "react", {"messageId": message.pk, "emoji": "👍"}, "not_found"),
+        (c, "unreact", {"messageId": message.pk, "emoji": "👍"}, "not_found"),
+        (b, "react", {"messageId": message.pk, "emoji": "👍👍"}, "invalid"),
+        (b, "react", {"messageId": message.pk, "emoji": "yes"}, "invalid"),
+        (b, "react", {"messageId": message.pk, "emoji": 128077}, "invalid"),
+        (b, "unreact", {"messageId": message.pk}, "invalid"),
+        (b, "react", {"emoji": "👍"}, "invalid"),
+    ]
+    for client, event, data, code in cases:
+        frame = await client.request(event, data)
+        assert frame["event"] == "error" and frame["data"]["code"] == code, (event, data, frame)
+    assert await database_sync_to_async(message.reactions.count)() == 0
+    assert await c.silent()
