@@ -12,7 +12,7 @@ from typing import Any
 
 from accounts.models import User
 from accounts.presenters import user_summary
-from chat.models import Message, Reaction
+from chat.models import REPLY_SNIPPET_LENGTH, Message, Reaction
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -28,6 +28,23 @@ def summary(user: User, online: Collection[int]) -> dict[str, Any]:
     return body
 
 
+def reply_quote(message: Message) -> dict[str, Any] | None:
+    """What a reply shows of its parent (None when it is not a reply): the first 200 characters,
+    or, once the parent is deleted, no text and `deleted: true`. The parent must be loaded with
+    the message (select_related, or the send's stand-in). Keys are camelCase; REST renames them."""
+    if message.reply_to_id is None:
+        return None
+    parent = message.reply_to
+    assert parent is not None  # reply_to_id set and the row kept (a purge sets it to NULL)
+    deleted = parent.deleted_at is not None
+    return {
+        "id": parent.pk,
+        "senderId": parent.sender_id,
+        "content": None if deleted else parent.content[:REPLY_SNIPPET_LENGTH],
+        "deleted": deleted,
+    }
+
+
 def new_message(message: Message, online: Collection[int]) -> dict[str, Any]:
     return {
         "id": message.pk,
@@ -41,6 +58,8 @@ def new_message(message: Message, online: Collection[int]) -> dict[str, Any]:
         "createdAt": iso(message.created_at),
         "clientMessageId": message.client_message_id,
         "sender": summary(message.sender, online),
+        "replyToId": message.reply_to_id,
+        "replyTo": reply_quote(message),
     }
 
 

@@ -29,6 +29,7 @@ class SendRequest:
     attachment_url: str | None = None
     client_message_id: str | None = None
     conversation_id: int | None = None
+    reply_to_id: int | None = None
 
 
 def require_mapping(data: Any, what: str = "body") -> Mapping[str, Any]:
@@ -197,6 +198,7 @@ def parse_send(data: Any) -> SendRequest:
         "attachment_url": lambda: _attachment_url(body),
         "client_message_id": lambda: _client_message_id(body),
         "conversation_id": lambda: object_id(body, "conversationId", required=False),
+        "reply_to_id": lambda: object_id(body, "replyToId", required=False),
     }
     for attribute, parse in fields.items():
         try:

@@ -45,9 +45,16 @@ _rejection = schema.config.checks.negative_data_rejection
 _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 
 # Rules OpenAPI cannot state, each pinned by its own tests: Django's password validators and
-# NUL-free text (register, token), so schema-valid bodies may still be refused with 400 there.
+# NUL-free text (register, token), and "one emoji" (reactions: Unicode's emoji list, not a pattern),
+# so schema-valid requests may still be refused with 400 there.
 PUBLIC_PATHS = {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
-BUSINESS_RULES = {("POST", "/api/auth/register"), ("POST", "/api/auth/token")}
+_REACTION = "/api/chat/messages/{message_id}/reactions/{emoji}"
+BUSINESS_RULES = {
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/token"),
+    ("PUT", _REACTION),
+    ("DELETE", _REACTION),
+}
 
 _calls: dict[str, int] = {}
 _current: dict[str, str] = {}
@@ -61,9 +68,14 @@ def _requires_auth(operation: Any) -> bool:
 
 
 def _route_matches(case: Any) -> bool:
-    """A path id that is not a non-negative integer misses the route (404 before any auth)."""
-    values = (case.path_parameters or {}).values()
-    return all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
+    """A path id that is not a non-negative integer misses the route (404 before any auth), and so
+    does an empty text segment or one with a slash (the reaction's emoji)."""
+    params = case.path_parameters or {}
+    ids = [v for name, v in params.items() if name.endswith("_id")]
+    texts = [v for name, v in params.items() if not name.endswith("_id")]
+    return all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ids) and all(
+        isinstance(v, str) and v and "/" not in v for v in texts
+    )
 
 
 def _call_without_auth(case: Any) -> Any:

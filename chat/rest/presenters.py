@@ -38,8 +38,17 @@ def message_body(message: Message, online: Collection[int]) -> dict[str, Any]:
         "updatedAt": message.updated_at,
         "sender": user_summary(message.sender, online),
         "receiver": user_summary(message.receiver, online),
+        "reply_to_id": message.reply_to_id,
+        "reply_to": _reply_to(message),
         "reactions": payloads.reactions(_reaction_rows(message)),
     }
+
+
+def _reply_to(message: Message) -> dict[str, Any] | None:
+    quote = payloads.reply_quote(message)
+    if quote is None:
+        return None
+    return {"id": quote["id"], "sender_id": quote["senderId"], "content": quote["content"], "deleted": quote["deleted"]}
 
 
 def _reaction_rows(message: Message) -> Any:

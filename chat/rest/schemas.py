@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
-from drf_spectacular.utils import PolymorphicProxySerializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from accounts.schemas import UserSummarySerializer
+from chat.models import REPLY_SNIPPET_LENGTH
 from chat.selectors.messages import MAX_SEARCH_LENGTH
 from chat.validation import MAX_CLIENT_ID_LENGTH, MAX_CONTENT_LENGTH, MAX_URL_LENGTH
 from core.db import MAX_ID
@@ -61,6 +62,13 @@ class SendRequestSerializer(serializers.Serializer[Any]):
         max_value=MAX_ID,
         help_text="When given, the conversation with receiverId (someone else's is a 404, another of yours a 400).",
     )
+    replyToId = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A visible message of this conversation to reply to; anything else is a 400.",
+    )
 
     class Meta:
         ref_name = "Send"
@@ -99,6 +107,31 @@ class ReactionSerializer(serializers.Serializer[Any]):
         ref_name = "Reaction"
 
 
+# Inline rather than a nested nullable serializer: drf-spectacular would write that as
+# `allOf: [$ref]` beside `nullable`, which OpenAPI 3.0 validators do not read as "or null".
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "description": "What a reply quotes of its parent; null when the message is not a reply.",
+        "required": ["id", "sender_id", "content", "deleted"],
+        "properties": {
+            "id": {"type": "integer"},
+            "sender_id": {"type": "integer"},
+            "content": {
+                "type": "string",
+                "nullable": True,
+                "maxLength": REPLY_SNIPPET_LENGTH,
+                "description": "The parent's first 200 characters; null once it is deleted.",
+            },
+            "deleted": {"type": "boolean"},
+        },
+    }
+)
+class ReplyToField(serializers.JSONField):
+    pass
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     seq = serializers.IntegerField(min_value=1, help_text="1, 2, 3, ... within the conversation, no gaps.")
@@ -115,6 +148,8 @@ class MessageSerializer(serializers.Serializer[Any]):
     updatedAt = serializers.DateTimeField()
     sender = UserSummarySerializer()
     receiver = UserSummarySerializer()
+    reply_to_id = serializers.IntegerField(allow_null=True, help_text="The message this one replies to, if any.")
+    reply_to = ReplyToField(allow_null=True)
     reactions = ReactionSerializer(many=True, help_text="Per emoji, in order of first use; at most 20.")
 
     class Meta:

@@ -16,10 +16,11 @@ from core.pagination import Cursor, CursorPage, Page, PageRequest
 
 def displayed(query: QuerySet[Message]) -> QuerySet[Message]:
     """What showing a message needs, for any number of them in a fixed number of queries: its
-    users joined, and every message's reactions read by one more query (as `reaction_list`)."""
+    users and the message it replies to joined, and every message's reactions read by one more
+    query (as `reaction_list`)."""
     reactions = Prefetch("reactions", queryset=Reaction.objects.order_by("id"), to_attr="reaction_list")
     # The stubs' plugin takes to_attr for a new attribute; Message declares it, typed, for the presenters.
-    return query.select_related("sender", "receiver").prefetch_related(reactions)  # type: ignore[no-redef]
+    return query.select_related("sender", "receiver", "reply_to").prefetch_related(reactions)  # type: ignore[no-redef]
 
 
 def _messages(conversation: Conversation) -> QuerySet[Message]:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
-from chat.models import Conversation, Message
+from chat.models import REPLY_SNIPPET_LENGTH, Conversation, Message
 from chat.selectors.messages import displayed
 from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
@@ -39,10 +39,32 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class _Parent:
+    """The visible message a send replies to, as far as its rule and its quote need."""
+
+    id: int
+    conversation_id: int
+    sender_id: int
+    receiver_id: int
+    snippet: str  # the first REPLY_SNIPPET_LENGTH characters
+
+    def quoted(self) -> Message:
+        """An unsaved stand-in for the parent, enough for the reply's REST shape and new_message."""
+        return Message(
+            pk=self.id,
+            conversation_id=self.conversation_id,
+            sender_id=self.sender_id,
+            receiver_id=self.receiver_id,
+            content=self.snippet,
+        )
+
+
+@dataclass(frozen=True)
 class _Facts:
     receiver_active: bool
     existing_id: int | None
     conversation: tuple[int, int] | None  # the participants of the conversationId given
+    parent: _Parent | None  # the visible message replyToId names, wherever it is
 
 
 # What the rules of each send need to know, for a whole batch in one round trip: one row per
@@ -53,6 +75,7 @@ _SEND_COLUMNS = (
     ("sender_id", "BIGINT"),
     ("client_message_id", "VARCHAR(64)"),
     ("conversation_id", "BIGINT"),
+    ("reply_to_id", "BIGINT"),
 )
 _FACTS_SQL = """
 WITH sends ({names}) AS ({sends})
@@ -60,7 +83,11 @@ SELECT sends.i,
        (SELECT is_active FROM {user} WHERE id = sends.receiver_id),
        (SELECT id FROM {message} WHERE sender_id = sends.sender_id AND client_message_id = sends.client_message_id),
        (SELECT participant_1_id FROM {conversation} WHERE id = sends.conversation_id),
-       (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id)
+       (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id),
+       (SELECT conversation_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
+       (SELECT sender_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
+       (SELECT receiver_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
+       (SELECT SUBSTR(content, 1, {snippet}) FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL)
   FROM sends
 """
 
@@ -82,14 +109,16 @@ def _facts_sql(rows: int | None) -> str:
         user=User._meta.db_table,
         message=Message._meta.db_table,
         conversation=Conversation._meta.db_table,
+        deleted=connection.ops.quote_name(str(Message._meta.get_field("deleted_at").column)),
+        snippet=REPLY_SNIPPET_LENGTH,
     )
 
 
 def _facts(sends: list[Send]) -> list[_Facts]:
-    rows = [
-        (i, s.request.receiver_id, s.sender.pk, s.request.client_message_id, s.request.conversation_id)
-        for i, s in enumerate(sends)
-    ]
+    rows = []
+    for i, send in enumerate(sends):
+        r = send.request
+        rows.append((i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id, r.reply_to_id))
     params: list[Any]
     if connection.vendor == "postgresql":
         names = [name for name, _ in _SEND_COLUMNS]
@@ -100,9 +129,14 @@ def _facts(sends: list[Send]) -> list[_Facts]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
-    return [
-        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None) for _, active, existing, p1, p2 in found
-    ]
+    facts = []
+    for i, active, existing, p1, p2, parent_conversation, parent_sender, parent_receiver, snippet in found:
+        reply_to_id = sends[int(i)].request.reply_to_id
+        parent = None
+        if reply_to_id is not None and parent_conversation is not None:
+            parent = _Parent(reply_to_id, parent_conversation, parent_sender, parent_receiver, snippet)
+        facts.append(_Facts(bool(active), existing, (p1, p2) if p1 is not None else None, parent))
+    return facts
 
 
 def _first_sends(message_ids: list[int]) -> dict[int, SendResult]:
@@ -124,6 +158,13 @@ def _rule_broken(send: Send, facts: _Facts) -> DomainError | None:
             return NotFound("No such conversation.")
         if facts.conversation != ordered_pair(sender.pk, request.receiver_id):
             return Invalid.field("conversationId", "This conversation is not with receiverId.")
+    if request.reply_to_id is not None:
+        parent = facts.parent
+        # One conversation per pair: the parent is in this one when it is between the same two people.
+        if parent is None or ordered_pair(parent.sender_id, parent.receiver_id) != ordered_pair(
+            sender.pk, request.receiver_id
+        ):
+            return Invalid.field("replyToId", "Must be a message of this conversation that is not deleted.")
     return None
 
 
@@ -182,7 +223,7 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
         if key is not None:
             first_in_batch[key] = i
         to_store.append(i)
-    stored = _store(sends, to_store)
+    stored = _store(sends, to_store, facts)
     for i, message in stored.items():
         answers[i] = SendResult(message, created=True) if message is not None else None
     for i, first in repeats.items():
@@ -192,7 +233,7 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
     return answers
 
 
-def _store(sends: list[Send], indexes: list[int]) -> dict[int, Message | None]:
+def _store(sends: list[Send], indexes: list[int], facts: list[_Facts]) -> dict[int, Message | None]:
     """Store the sends at `indexes`: {index: the stored message, or None when a race left it out}."""
     items = [
         NewMessage(
@@ -201,6 +242,7 @@ def _store(sends: list[Send], indexes: list[int]) -> dict[int, Message | None]:
             content=sends[i].request.content,
             attachment_url=sends[i].request.attachment_url,
             client_message_id=sends[i].request.client_message_id,
+            reply_to_id=sends[i].request.reply_to_id,
         )
         for i in indexes
     ]
@@ -213,6 +255,9 @@ def _store(sends: list[Send], indexes: list[int]) -> dict[int, Message | None]:
         if message is not None:
             message.sender = sends[i].sender
             message.reaction_list = []  # a new message has none: no query to show it
+            parent = facts[i].parent
+            if message.reply_to_id is not None and parent is not None:
+                message.reply_to = parent.quoted()
         stored[i] = message
     return stored
 

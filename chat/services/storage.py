@@ -39,6 +39,7 @@ class NewMessage:
     content: str
     attachment_url: str | None = None
     client_message_id: str | None = None
+    reply_to_id: int | None = None
 
     @property
     def pair(self) -> tuple[int, int]:
@@ -92,6 +93,7 @@ def _row(item: NewMessage, now: datetime) -> dict[str, Any]:
         "content": item.content,
         "attachment_url": item.attachment_url,
         "client_message_id": item.client_message_id,
+        "reply_to_id": item.reply_to_id,
     }
     row: dict[str, Any] = {}
     for field in Message._meta.concrete_fields:

@@ -40,7 +40,8 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "join_conversation": _CONVERSATION,
     "leave_conversation": _CONVERSATION,
     "send_message": EventFields(
-        required=("receiverId", "content"), optional=("conversationId", "attachmentUrl", "clientMessageId")
+        required=("receiverId", "content"),
+        optional=("conversationId", "attachmentUrl", "clientMessageId", "replyToId"),
     ),
     "typing": _CONVERSATION,
     "stop_typing": _CONVERSATION,

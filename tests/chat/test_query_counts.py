@@ -35,8 +35,11 @@ def partners(alice: User, make_user: Callable[..., User]) -> list[User]:
 
 @pytest.fixture
 def long_history(alice: User, bob: User) -> Message:
-    """ROWS messages between alice and bob, both directions, each with two reactions; returns the first."""
-    sent = [send(alice if i % 2 else bob, bob if i % 2 else alice, f"needle {i}") for i in range(ROWS)]
+    """ROWS messages between alice and bob, both directions, each with two reactions and each but the
+    first a reply to the one before; returns the first."""
+    sent = [send(bob, alice, "needle 0")]
+    for i in range(1, ROWS):
+        sent.append(send(alice if i % 2 else bob, bob if i % 2 else alice, f"needle {i}", reply_to_id=sent[-1].pk))
     Reaction.objects.bulk_create(
         Reaction(message=m, user=user, emoji=emoji) for m in sent for user, emoji in ((alice, "👍"), (bob, "🎉"))
     )
@@ -49,6 +52,8 @@ def queries_for(api: APIClient, path: str, params: dict[str, Any], items: str) -
         data = data_of(api.get(path, params))
     if items == "messages":
         assert all([r["emoji"] for r in m["reactions"]] == ["👍", "🎉"] for m in data[items])
+        assert all((m["reply_to"] is None) == (m["seq"] == 1) for m in data[items])
+        assert all(m["reply_to"]["content"].startswith("needle") for m in data[items] if m["seq"] > 1)
     return len(captured.captured_queries), len(data[items]) if items else 0
 
 
@@ -60,7 +65,7 @@ def assert_flat(api: APIClient, path: str, params: dict[str, Any], items: str, e
 
 
 # Every authenticated request costs one query: the bearer token's user. A list of messages costs one
-# more for the reactions of all its messages (a prefetch).
+# more for the reactions of all its messages (a prefetch); the messages replied to are joined.
 
 
 def test_conversation_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:

@@ -31,6 +31,8 @@ MESSAGE_KEYS = {
     "updatedAt",
     "sender",
     "receiver",
+    "reply_to_id",
+    "reply_to",
     "reactions",
 }
 CONVERSATION_KEYS = {

@@ -383,3 +383,92 @@ def test_every_message_shape_carries_reactions(as_alice: APIClient, as_bob: APIC
     assert data_of(patch(as_alice, message, {"content": "findable!"}))["reactions"] == expected
     sent = data_of(as_alice.post("/api/chat/send", {"receiverId": bob.pk, "content": "new"}, format="json"), 201)
     assert sent["reactions"] == []
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+
+def post_send(api: APIClient, receiver: User, content: str, **fields: Any) -> Any:
+    return api.post("/api/chat/send", {"receiverId": receiver.pk, "content": content, **fields}, format="json")
+
+
+def test_a_reply_quotes_its_parent_in_every_shape(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    parent = send(alice, bob, "p" * 250)
+    reply = data_of(post_send(as_bob, alice, "agreed", replyToId=parent.pk), 201)
+    quote = {"id": parent.pk, "sender_id": alice.pk, "content": "p" * 200, "deleted": False}
+    assert (reply["reply_to_id"], reply["reply_to"]) == (parent.pk, quote)
+    listed = data_of(as_alice.get(f"/api/chat/conversations/{parent.conversation_id}/messages"))["messages"]
+    assert [(m["reply_to_id"], m["reply_to"]) for m in listed] == [(None, None), (parent.pk, quote)]
+    found = data_of(as_alice.get(search_url(parent.conversation_id), {"q": "agreed"}))["messages"]
+    assert found[0]["reply_to"] == quote
+    assert data_of(patch(as_bob, reply["id"], {"content": "agreed!"}))["reply_to"] == quote
+
+
+def test_a_deleted_parent_leaves_its_replies_showing_deleted_and_no_text(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    parent = send(alice, bob, "soon gone")
+    reply = send(bob, alice, "what was that?", reply_to_id=parent.pk)
+    data_of(as_alice.delete(message_url(parent.pk)))
+    listed = data_of(as_bob.get(f"/api/chat/conversations/{parent.conversation_id}/messages"))["messages"]
+    assert [(m["id"], m["reply_to"]) for m in listed] == [
+        (reply.pk, {"id": parent.pk, "sender_id": alice.pk, "content": None, "deleted": True})
+    ]
+    assert "soon gone" not in str(listed)
+
+
+def test_a_retried_reply_answers_the_same_quote(as_bob: APIClient, alice: User, bob: User) -> None:
+    parent = send(alice, bob, "question")
+    first = data_of(post_send(as_bob, alice, "answer", replyToId=parent.pk, clientMessageId="r-1"), 201)
+    again = data_of(post_send(as_bob, alice, "answer", replyToId=parent.pk, clientMessageId="r-1"), 200)
+    assert again == first
+
+
+@pytest.mark.parametrize("case", ["other-conversation", "deleted", "absent", "string", "zero", "boolean"])
+def test_a_reply_to_anything_but_a_visible_message_of_this_conversation_is_a_400(
+    as_bob: APIClient, alice: User, bob: User, carol: User, case: str
+) -> None:
+    elsewhere = send(carol, bob, "carol and bob")  # bob can see it, but it is not his chat with alice
+    gone = send(alice, bob, "deleted one")
+    Message.objects.filter(pk=gone.pk).update(deleted_at=timezone.now())
+    value: Any = {
+        "other-conversation": elsewhere.pk,
+        "deleted": gone.pk,
+        "absent": gone.pk + 1000,
+        "string": str(elsewhere.pk),
+        "zero": 0,
+        "boolean": True,
+    }[case]
+    before = Message.all_objects.count()
+    body = assert_failure(post_send(as_bob, alice, "reply", replyToId=value), 400)
+    assert "replyToId" in body["errors"]
+    assert Message.all_objects.count() == before
+
+
+def test_an_outsiders_message_cannot_be_quoted(
+    client_for: Callable[[User], APIClient], alice: User, bob: User, carol: User
+) -> None:
+    secret = send(alice, bob, "alice and bob only")
+    body = assert_failure(post_send(client_for(carol), alice, "quoting", replyToId=secret.pk), 400)
+    assert "alice and bob only" not in str(body)
+    assert not Message.objects.filter(sender=carol).exists()
+
+
+def test_a_first_message_cannot_reply(as_alice: APIClient, alice: User, bob: User, carol: User) -> None:
+    unrelated = send(bob, carol, "bob and carol")
+    assert "replyToId" in assert_failure(post_send(as_alice, carol, "hi", replyToId=unrelated.pk), 400)["errors"]
+    assert (
+        not Conversation.objects.filter(participant_1=alice).exists()
+        and not Conversation.objects.filter(participant_2=alice).exists()
+    )
+
+
+def test_replies_never_change_the_parent(as_bob: APIClient, alice: User, bob: User) -> None:
+    parent = send(alice, bob, "parent")
+    data_of(post_send(as_bob, alice, "reply", replyToId=parent.pk), 201)
+    assert Message.objects.get(pk=parent.pk).content == "parent"
+    assert data_of(as_bob.get(history_url(parent.pk)))["versions"] == [
+        {"content": "parent", "at": iso(parent.created_at)}
+    ]

@@ -174,3 +174,33 @@ async def test_reaction_refusals_keep_the_socket_open(open_socket: Opener, alice
         assert frame["event"] == "error" and frame["data"]["code"] == code, (event, data, frame)
     assert await database_sync_to_async(message.reactions.count)() == 0
     assert await c.silent()
+
+
+# --- replies on the socket -------------------------------------------------------------------------
+
+
+async def test_a_reply_sent_on_the_socket_carries_its_quote_in_the_ack_and_new_message(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    parent = await first_message(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await a.call("join_conversation", {"conversationId": parent.conversation_id})
+    ack = await b.call("send_message", {"receiverId": alice.pk, "content": "replying", "replyToId": parent.pk})
+    quote = {"id": parent.pk, "senderId": alice.pk, "content": "the first text", "deleted": False}
+    assert (ack["replyToId"], ack["replyTo"]) == (parent.pk, quote)
+    pushed = (await a.expect("new_message"))["data"]
+    assert (pushed["id"], pushed["replyToId"], pushed["replyTo"]) == (ack["id"], parent.pk, quote)
+    plain = await b.call("send_message", {"receiverId": alice.pk, "content": "not a reply"})
+    assert (plain["replyToId"], plain["replyTo"]) == (None, None)
+
+
+async def test_a_socket_reply_to_another_conversation_is_invalid(
+    open_socket: Opener, alice: User, bob: User, carol: User
+) -> None:
+    parent = await first_message(alice, bob)
+    c = await open_socket(carol)
+    frame = await c.request("send_message", {"receiverId": alice.pk, "content": "sneaky", "replyToId": parent.pk})
+    assert frame["event"] == "error" and frame["data"]["code"] == "invalid" and "replyToId" in frame["data"]["errors"]
+    assert "the first text" not in str(frame)
+    assert await database_sync_to_async(Message.objects.count)() == 1
