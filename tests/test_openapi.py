@@ -106,7 +106,7 @@ def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
         for route, callback in _routes(get_resolver().url_patterns)
         if route.startswith("/api/") and not DOC_ROUTES.match(route)
     }
-    assert len(api_routes) == 15
+    assert len(api_routes) == 16
     assert set(api_routes) == set(spec["paths"])
     for path, callback in api_routes.items():
         view = callback.view_class
@@ -275,6 +275,12 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.get(history), f"{one}/history", "GET")
     check(as_carol.get(history), f"{one}/history", "GET")
     check(anon.get(history), f"{one}/history", "GET")
+    check(as_alice.get("/api/chat/search", {"q": "reply"}), "/api/chat/search", "GET")
+    check(
+        as_alice.get("/api/chat/search", {"q": "re", "before": message.pk + 1, "limit": 1}), "/api/chat/search", "GET"
+    )
+    check(as_alice.get("/api/chat/search", {"q": " "}), "/api/chat/search", "GET")
+    check(anon.get("/api/chat/search", {"q": "x"}), "/api/chat/search", "GET")
     reaction = f"{one}/reactions/{{emoji}}"
     thumbs = f"/api/chat/messages/{message.pk}/reactions/%F0%9F%91%8D"
     for method in ("put", "delete"):
@@ -307,6 +313,7 @@ def test_every_endpoint_answers_what_the_schema_documents(
         (as_alice, "GET", "/api/chat/conversations", None),
         (as_alice, "GET", f"{conv}/messages", None),
         (as_alice, "GET", f"{conv}/search", {"q": "x"}),
+        (as_alice, "GET", "/api/chat/search", {"q": "x"}),
         (as_alice, "PUT", f"{conv}/read", None),
         (as_alice, "GET", "/api/chat/unread-count", None),
         (as_alice, "GET", "/api/chat/unread", None),

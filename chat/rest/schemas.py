@@ -277,8 +277,19 @@ class SearchQuery(serializers.Serializer[Any]):
     )
 
 
+class SearchEverywhereQuery(serializers.Serializer[Any]):
+    before = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The `limit` matches just older than this message id (the last one of the previous page).",
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, help_text="1..100 (default 50).")
+
+
 MessageEnvelope = enveloped("MessageEnvelope", MessageSerializer(), message=True)
 ConversationPageEnvelope = enveloped("ConversationPageEnvelope", ConversationPageSerializer())
+MessageCursorPageEnvelope = enveloped("MessageCursorPageEnvelope", MessageCursorPageSerializer())
 MessageListEnvelope = enveloped("MessageListEnvelope", MessageList)
 ReadResultEnvelope = enveloped("ReadResultEnvelope", ReadResultSerializer())
 UnreadCountEnvelope = enveloped("UnreadCountEnvelope", UnreadCountSerializer())

@@ -8,6 +8,7 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/messages", views.MessagesView.as_view(), name="chat-messages"),
     path("conversations/<int:conversation_id>/read", views.ReadView.as_view(), name="chat-read"),
     path("conversations/<int:conversation_id>/search", views.SearchView.as_view(), name="chat-search"),
+    path("search", views.SearchEverywhereView.as_view(), name="chat-search-everywhere"),
     path("unread-count", views.UnreadCountView.as_view(), name="chat-unread-count"),
     path("unread", views.UnreadView.as_view(), name="chat-unread"),
     path("messages/<int:message_id>", views.MessageView.as_view(), name="chat-message"),

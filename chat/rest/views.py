@@ -21,6 +21,7 @@ from chat.selectors import conversations as conversation_reads
 from chat.selectors import messages as message_reads
 from chat.services import conversations, edits, messages, reactions
 from chat.validation import parse_edit, parse_emoji, parse_send
+from core.errors import Invalid
 from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
 from core.pagination import CursorPage, Page, PageRequest, cursor_request, page_body, page_request
 from core.rest import envelope
@@ -114,6 +115,31 @@ class SearchView(APIView):
         term = request.query_params.get("q", "")
         result = message_reads.search(_caller(request), conversation_id, term, page=page, cursor=cursor)
         return envelope(_message_page(result, page))
+
+
+class SearchEverywhereView(APIView):
+    @extend_schema(
+        operation_id="searchAllMessages",
+        tags=["chat"],
+        summary="Case-insensitive substring search over all the caller's conversations, newest first",
+        description=(
+            "The `limit` (default 50) newest matches, or with `before` the ones just older than that message; "
+            "`hasMore` says whether older ones exist. Only the caller's own conversations are searched; deleted "
+            "messages never match, and an edited one matches its current text only. `after` and `page` are 400s."
+        ),
+        parameters=[schemas.SearchQuery, schemas.SearchEverywhereQuery],
+        responses={200: schemas.MessageCursorPageEnvelope, **failures(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        query = request.query_params
+        for unsupported in ("after", "page"):
+            if unsupported in query:
+                raise Invalid.field(unsupported, "Search over all conversations goes back by `before` only.")
+        page = page_request(query, default_limit=50)
+        cursor = cursor_request(query)
+        before = cursor.before if cursor is not None else None
+        result = message_reads.search_everywhere(_caller(request), query.get("q", ""), before=before, limit=page.limit)
+        return envelope({"messages": messages_body(result.items), "limit": page.limit, "hasMore": result.has_more})
 
 
 class ReadView(APIView):

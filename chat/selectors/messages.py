@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import User
 from chat.access import conversation_of_participant, message_of_participant
@@ -56,10 +56,7 @@ def messages_in(
 MAX_SEARCH_LENGTH = 200
 
 
-def search(
-    user: User, conversation_id: int, term: str, *, page: PageRequest, cursor: Cursor | None = None
-) -> Page | CursorPage:
-    """Case-insensitive substring search; `%` and `_` match themselves (Django escapes them)."""
+def _search_term(term: str) -> str:
     term = term.strip()
     if not term:
         raise Invalid.field("q", "A search term is required.")
@@ -67,6 +64,31 @@ def search(
         raise Invalid.field("q", f"Must be at most {MAX_SEARCH_LENGTH} characters.")
     if "\x00" in term:  # PostgreSQL cannot take NUL in a string literal
         raise Invalid.field("q", "Must not contain NUL characters.")
+    return term
+
+
+def search_everywhere(user: User, term: str, *, before: int | None, limit: int) -> CursorPage:
+    """The caller's messages, in every conversation, that contain `term` (case-insensitive), newest
+    first: the `limit` just older than message `before`, or the newest ones.
+
+    A message is the caller's when they sent or received it, which is exactly the messages of their
+    conversations (each is between its two participants). On PostgreSQL a rare term is found
+    through the trigram index (msg_content_upper_trgm), the caller's through the sender and
+    receiver indexes; tests/chat/test_query_plans.py checks the plan.
+    """
+    term = _search_term(term)
+    query = Message.objects.filter(Q(sender=user) | Q(receiver=user), content__icontains=term)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    rows = list(displayed(query).order_by("-id")[: limit + 1])
+    return CursorPage(rows[:limit], len(rows) > limit)
+
+
+def search(
+    user: User, conversation_id: int, term: str, *, page: PageRequest, cursor: Cursor | None = None
+) -> Page | CursorPage:
+    """Case-insensitive substring search; `%` and `_` match themselves (Django escapes them)."""
+    term = _search_term(term)
     conversation = conversation_of_participant(user, conversation_id)
     query = _messages(conversation).filter(content__icontains=term)
     if cursor is not None:

@@ -189,3 +189,15 @@ def test_unread_per_conversation_reads_the_partial_unread_index(seeded: Seeded) 
 def test_search_reads_the_trigram_index(seeded: Seeded) -> None:
     plan = plan_where(plans_of(seeded.api, search_url(seeded.conversation.pk), {"q": RARE}), message_listing)
     assert "msg_content_upper_trgm" in plan, plan
+
+
+def test_search_everywhere_reads_the_trigram_index(seeded: Seeded) -> None:
+    plan = plan_where(plans_of(seeded.api, "/api/chat/search", {"q": RARE}), message_listing)
+    assert "msg_content_upper_trgm" in plan, plan
+    assert "Seq Scan on chat_message" not in plan, plan
+
+
+def test_search_everywhere_pages_back_through_the_trigram_index(seeded: Seeded) -> None:
+    params = {"q": RARE, "before": nth_newest_id(seeded, 100), "limit": 2}
+    plan = plan_where(plans_of(seeded.api, "/api/chat/search", params), message_listing)
+    assert "msg_content_upper_trgm" in plan, plan

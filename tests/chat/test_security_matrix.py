@@ -72,6 +72,7 @@ PROTECTED: list[tuple[str, Callable[[Message], tuple[str, str, dict[str, Any] | 
     ("edit", lambda m: ("patch", f"/api/chat/messages/{m.pk}", {"content": "edited"})),
     ("history", lambda m: ("get", f"/api/chat/messages/{m.pk}/history", None)),
     ("react", lambda m: ("put", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
+    ("search everywhere", lambda m: ("get", "/api/chat/search?q=hello", None)),
     ("unreact", lambda m: ("delete", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
     ("me", lambda m: ("get", "/api/auth/me", None)),
     ("users", lambda m: ("get", "/api/auth/users", None)),

@@ -472,3 +472,96 @@ def test_replies_never_change_the_parent(as_bob: APIClient, alice: User, bob: Us
     assert data_of(as_bob.get(history_url(parent.pk)))["versions"] == [
         {"content": "parent", "at": iso(parent.created_at)}
     ]
+
+
+# --- search everywhere -----------------------------------------------------------------------------
+
+EVERYWHERE = "/api/chat/search"
+
+
+def test_search_everywhere_spans_conversations_newest_first_with_a_cursor(
+    as_alice: APIClient, alice: User, bob: User, carol: User, make_user: Callable[..., User]
+) -> None:
+    dave = make_user("dave")
+    hits = [
+        send(alice, bob, "needle one"),
+        send(carol, alice, "a NEEDLE two"),
+        send(alice, bob, "no match here"),
+        send(bob, alice, "needles three"),
+        send(alice, carol, "four needle"),
+    ]
+    send(bob, carol, "needle of others")  # not alice's conversation
+    send(dave, bob, "needle of others too")
+    expected = [m.pk for m in reversed(hits) if "needle" in m.content.lower()]
+    first = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": 3}))
+    assert [m["id"] for m in first["messages"]] == expected[:3] and first["hasMore"] is True
+    assert first["limit"] == 3
+    rest = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": 3, "before": expected[2]}))
+    assert [m["id"] for m in rest["messages"]] == expected[3:] and rest["hasMore"] is False
+    assert "others" not in str(first) + str(rest)
+    assert {m["conversation_id"] for m in first["messages"] + rest["messages"]} == {
+        hits[0].conversation_id,
+        hits[1].conversation_id,
+    }
+
+
+def test_search_everywhere_never_shows_another_persons_conversation(
+    client_for: Callable[[User], APIClient], alice: User, bob: User, carol: User
+) -> None:
+    send(alice, bob, "the launch codes")
+    assert data_of(client_for(carol).get(EVERYWHERE, {"q": "launch"})) == {
+        "messages": [],
+        "limit": 50,
+        "hasMore": False,
+    }
+
+
+def test_search_everywhere_skips_deleted_and_sees_only_the_current_text(
+    as_alice: APIClient, alice: User, bob: User
+) -> None:
+    gone = send(alice, bob, "walrus deleted")
+    data_of(as_alice.delete(message_url(gone.pk)))
+    edited = send(alice, bob, "walrus before")
+    data_of(patch(as_alice, edited, {"content": "seal after"}))
+    assert data_of(as_alice.get(EVERYWHERE, {"q": "walrus"}))["messages"] == []
+    found = data_of(as_alice.get(EVERYWHERE, {"q": "SEAL"}))["messages"]
+    assert [(m["id"], m["content"]) for m in found] == [(edited.pk, "seal after")]
+
+
+def test_search_everywhere_matches_percent_and_underscore_literally(
+    as_alice: APIClient, alice: User, bob: User
+) -> None:
+    send(alice, bob, "100% sure")
+    send(alice, bob, "1000 sure")
+    assert [m["content"] for m in data_of(as_alice.get(EVERYWHERE, {"q": "100%"}))["messages"]] == ["100% sure"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "   "}, "q"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": "nul\x00"}, "q"),
+        ({"q": "a", "before": "0"}, "before"),
+        ({"q": "a", "before": "abc"}, "before"),
+        ({"q": "a", "after": "1"}, "after"),
+        ({"q": "a", "page": "1"}, "page"),
+        ({"q": "a", "limit": "101"}, "limit"),
+        ({"q": "a", "limit": "0"}, "limit"),
+    ],
+)
+def test_bad_search_everywhere_queries_are_400(
+    as_alice: APIClient, alice: User, bob: User, params: dict[str, str], field: str
+) -> None:
+    send(alice, bob, "a message")
+    assert field in assert_failure(as_alice.get(EVERYWHERE, params), 400)["errors"]
+
+
+def test_a_search_term_of_200_characters_after_trimming_is_accepted(
+    as_alice: APIClient, alice: User, bob: User
+) -> None:
+    send(alice, bob, "y" * 200)
+    found = data_of(as_alice.get(EVERYWHERE, {"q": "  " + "y" * 200 + "  "}))["messages"]
+    assert len(found) == 1
