@@ -26,8 +26,10 @@ from chat.services import moderation
 if TYPE_CHECKING:
     _ConversationAdminBase = admin.ModelAdmin[Conversation]
     _MessageAdminBase = admin.ModelAdmin[Message]
+    _VersionInlineBase = admin.TabularInline[MessageVersion, Message]
 else:
     _ConversationAdminBase = _MessageAdminBase = admin.ModelAdmin
+    _VersionInlineBase = admin.TabularInline
 
 PREVIEW_CHARS = 80
 
@@ -124,7 +126,7 @@ class ConversationAdmin(_ConversationAdminBase):
         return False
 
 
-class MessageVersionInline(admin.TabularInline):
+class MessageVersionInline(_VersionInlineBase):
     """The texts an edit replaced, oldest first (read-only, like the message itself)."""
 
     model = MessageVersion
