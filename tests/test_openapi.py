@@ -277,7 +277,9 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(anon.get(history), f"{one}/history", "GET")
     check(as_alice.get("/api/chat/search", {"q": "reply"}), "/api/chat/search", "GET")
     check(
-        as_alice.get("/api/chat/search", {"q": "re", "before": message.pk + 1, "limit": 1}), "/api/chat/search", "GET"
+        as_alice.get("/api/chat/search", {"q": "re", "before": str(message.pk + 1), "limit": "1"}),
+        "/api/chat/search",
+        "GET",
     )
     check(as_alice.get("/api/chat/search", {"q": " "}), "/api/chat/search", "GET")
     check(anon.get("/api/chat/search", {"q": "x"}), "/api/chat/search", "GET")

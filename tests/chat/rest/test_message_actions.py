@@ -493,10 +493,10 @@ def test_search_everywhere_spans_conversations_newest_first_with_a_cursor(
     send(bob, carol, "needle of others")  # not alice's conversation
     send(dave, bob, "needle of others too")
     expected = [m.pk for m in reversed(hits) if "needle" in m.content.lower()]
-    first = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": 3}))
+    first = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": "3"}))
     assert [m["id"] for m in first["messages"]] == expected[:3] and first["hasMore"] is True
     assert first["limit"] == 3
-    rest = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": 3, "before": expected[2]}))
+    rest = data_of(as_alice.get(EVERYWHERE, {"q": "needle", "limit": "3", "before": str(expected[2])}))
     assert [m["id"] for m in rest["messages"]] == expected[3:] and rest["hasMore"] is False
     assert "others" not in str(first) + str(rest)
     assert {m["conversation_id"] for m in first["messages"] + rest["messages"]} == {
