@@ -19,10 +19,13 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
-from chat.models import Conversation, Message
+from chat.models import Block, Conversation, ConversationState, Message
 from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+
+
+BLOCKED_MESSAGE = "You cannot message this user."
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,22 @@ class _Facts:
     receiver_active: bool
     existing_id: int | None
     conversation: tuple[int, int] | None  # the participants of the conversationId given
+    blocked: bool  # either of the pair blocks the other
+    receiver_muted: bool  # the receiver muted the pair's conversation, and the mute has not lapsed
 
 
 # What the rules of each send need to know, for a whole batch in one round trip: one row per
-# send, each fact a scalar subquery (a missing row reads as NULL). The sends' columns, once:
+# send, each fact a scalar subquery (a missing row reads as NULL); `now` (for the mute's lapse) is
+# the one parameter after the sends, compared uncast, as the backend stores times. The sends'
+# columns, once (p1 < p2: the pair, whose conversation the mute is read from):
 _SEND_COLUMNS = (
     ("i", "INTEGER"),
     ("receiver_id", "BIGINT"),
     ("sender_id", "BIGINT"),
     ("client_message_id", "VARCHAR(64)"),
     ("conversation_id", "BIGINT"),
+    ("p1", "BIGINT"),
+    ("p2", "BIGINT"),
 )
 _FACTS_SQL = """
 WITH sends ({names}) AS ({sends})
@@ -59,7 +68,13 @@ SELECT sends.i,
        (SELECT is_active FROM {user} WHERE id = sends.receiver_id),
        (SELECT id FROM {message} WHERE sender_id = sends.sender_id AND client_message_id = sends.client_message_id),
        (SELECT participant_1_id FROM {conversation} WHERE id = sends.conversation_id),
-       (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id)
+       (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id),
+       (SELECT COUNT(*) FROM {block}
+         WHERE (blocker_id = sends.sender_id AND blocked_id = sends.receiver_id)
+            OR (blocker_id = sends.receiver_id AND blocked_id = sends.sender_id)),
+       (SELECT COUNT(*) FROM {state} s JOIN {conversation} c ON c.id = s.conversation_id
+         WHERE c.participant_1_id = sends.p1 AND c.participant_2_id = sends.p2 AND s.user_id = sends.receiver_id
+           AND s.muted AND (s.muted_until IS NULL OR s.muted_until > %s))
   FROM sends
 """
 
@@ -81,12 +96,15 @@ def _facts_sql(rows: int | None) -> str:
         user=User._meta.db_table,
         message=Message._meta.db_table,
         conversation=Conversation._meta.db_table,
+        block=Block._meta.db_table,
+        state=ConversationState._meta.db_table,
     )
 
 
 def _facts(sends: list[Send]) -> list[_Facts]:
     rows = [
         (i, s.request.receiver_id, s.sender.pk, s.request.client_message_id, s.request.conversation_id)
+        + ordered_pair(s.sender.pk, s.request.receiver_id)
         for i, s in enumerate(sends)
     ]
     params: list[Any]
@@ -96,11 +114,13 @@ def _facts(sends: list[Send]) -> list[_Facts]:
         sql, params = _facts_sql(None), [records]
     else:
         sql, params = _facts_sql(len(rows)), [value for row in rows for value in row]
+    params.append(connection.ops.adapt_datetimefield_value(timezone.now()))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
     return [
-        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None) for _, active, existing, p1, p2 in found
+        _Facts(bool(active), existing, (p1, p2) if p1 is not None else None, bool(blocked), bool(muted))
+        for _, active, existing, p1, p2, blocked, muted in found
     ]
 
 
@@ -123,6 +143,8 @@ def _rule_broken(send: Send, facts: _Facts) -> DomainError | None:
             return NotFound("No such conversation.")
         if facts.conversation != ordered_pair(sender.pk, request.receiver_id):
             return Invalid.field("conversationId", "This conversation is not with receiverId.")
+    if facts.blocked:
+        return Forbidden(BLOCKED_MESSAGE)
     return None
 
 
@@ -187,7 +209,8 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
     for i, first in repeats.items():
         first_answer = answers[first]
         answers[i] = SendResult(first_answer.message, created=False) if isinstance(first_answer, SendResult) else None
-    events.messages_created([m for m in stored.values() if m is not None])
+    created = {i: m for i, m in stored.items() if m is not None}
+    events.messages_created(list(created.values()), muted={m.pk for i, m in created.items() if facts[i].receiver_muted})
     return answers
 
 

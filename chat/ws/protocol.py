@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chat.validation import object_id, parse_send
+from chat.validation import object_id, parse_message_id, parse_send
 from core.errors import Invalid
 
 MAX_REF_LENGTH = 64
@@ -44,6 +44,7 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "typing": _CONVERSATION,
     "stop_typing": _CONVERSATION,
     "mark_as_read": _CONVERSATION,
+    "mark_delivered": EventFields(required=("conversationId", "upToMessageId")),
 }
 
 CLIENT_EVENTS = frozenset(CLIENT_EVENT_FIELDS)
@@ -62,6 +63,8 @@ SERVER_EVENTS = frozenset(
         "user_left",
         "message_deleted",
         "presence",
+        "conversation_unread",
+        "messages_delivered",
     }
 )
 
@@ -150,17 +153,35 @@ def _conversation_id(data: dict[str, Any]) -> int:
     return value
 
 
+def _delivered(data: dict[str, Any]) -> tuple[int, int]:
+    """(conversationId, upToMessageId), every bad field named at once."""
+    errors: dict[str, list[str]] = {}
+    values: list[int] = []
+    for parse in (lambda: _conversation_id(data), lambda: parse_message_id(data, "upToMessageId")):
+        try:
+            values.append(parse())
+        except Invalid as exc:
+            errors.update(exc.errors or {})
+    if errors:
+        name, problems = next(iter(errors.items()))
+        raise Invalid(f"{name}: {problems[0]}", errors=errors)
+    return values[0], values[1]
+
+
 def validate_data(event: str, data: dict[str, Any]) -> Any:
     """The typed argument of a client event's handler, or Invalid naming the offending field.
 
     authenticate → the token; send_message → a SendRequest (the same rules as REST /send);
-    the conversation events → the conversation id; join_personal_room → None.
+    mark_delivered → (conversation id, message id); the conversation events → the conversation
+    id; join_personal_room → None.
     """
     fields = CLIENT_EVENT_FIELDS[event]
     if event == "authenticate":
         return _token(data)
     if event == "send_message":
         return parse_send(data)
+    if event == "mark_delivered":
+        return _delivered(data)
     if fields == _CONVERSATION:
         return _conversation_id(data)
     return None
