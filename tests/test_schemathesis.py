@@ -42,7 +42,16 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 # Rules OpenAPI cannot state, each pinned by its own tests: Django's password validators and
 # NUL-free text (register, token), so schema-valid bodies may still be refused with 400 there.
 PUBLIC_PATHS = {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
-BUSINESS_RULES = {("POST", "/api/auth/register"), ("POST", "/api/auth/token")}
+# Conversation state has its own (tests/chat/rest/test_conversation_state.py): blocking yourself,
+# a mute `until` in the past, and an unread mark from a message of another conversation are 400s.
+BUSINESS_RULES = {
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/token"),
+    ("PUT", "/api/chat/blocks/{user_id}"),
+    ("DELETE", "/api/chat/blocks/{user_id}"),
+    ("PUT", "/api/chat/conversations/{conversation_id}/mute"),
+    ("PUT", "/api/chat/conversations/{conversation_id}/unread"),
+}
 
 _calls: dict[str, int] = {}
 _current: dict[str, str] = {}

@@ -24,7 +24,6 @@ from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refre
 from chat.validation import SendRequest
 from core.errors import DomainError, Forbidden, Invalid, NotFound
 
-
 BLOCKED_MESSAGE = "You cannot message this user."
 
 
@@ -103,8 +102,14 @@ def _facts_sql(rows: int | None) -> str:
 
 def _facts(sends: list[Send]) -> list[_Facts]:
     rows = [
-        (i, s.request.receiver_id, s.sender.pk, s.request.client_message_id, s.request.conversation_id)
-        + ordered_pair(s.sender.pk, s.request.receiver_id)
+        (
+            i,
+            s.request.receiver_id,
+            s.sender.pk,
+            s.request.client_message_id,
+            s.request.conversation_id,
+            *ordered_pair(s.sender.pk, s.request.receiver_id),
+        )
         for i, s in enumerate(sends)
     ]
     params: list[Any]

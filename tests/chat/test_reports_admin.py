@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -13,17 +12,11 @@ from accounts.models import User
 from chat.models import Conversation, Message, Report
 from chat.services import reports
 from chat.validation import ReportRequest
-from chatproject.env import RateLimit
 from tests.support.api import send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 REPORTS = "/admin/chat/report/"
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from rest_framework.test import APIClient
 from accounts.auth import tokens_for
 from accounts.models import User
 from chat.models import ConversationState, Message, Report
-from chatproject.env import RateLimit
 from tests.support.api import (
     CHAT,
     CONVERSATIONS,
@@ -28,14 +27,9 @@ from tests.support.api import (
     send,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 BLOCKS = f"{CHAT}/blocks"
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
 
 
 def as_user(user: User) -> APIClient:

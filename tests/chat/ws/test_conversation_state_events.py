@@ -16,17 +16,11 @@ from chat.models import ConversationState
 from chat.services import blocks, conversations
 from chat.services.messages import send_message
 from chat.validation import SendRequest
-from chatproject.env import RateLimit
 from tests.chat.ws.test_consumer import Client, Opener, make_conversation, open_socket
 
 __all__ = ["open_socket"]  # the fixture, used by name
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _no_message_rate_limit(settings: Any) -> None:
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_rate_limit")]
 
 
 async def in_rooms(conversation_id: int, *sockets: Client) -> None:
