@@ -27,8 +27,9 @@ from chat.services import moderation, reports
 if TYPE_CHECKING:
     _ConversationAdminBase = admin.ModelAdmin[Conversation]
     _MessageAdminBase = admin.ModelAdmin[Message]
+    _ReportAdminBase = admin.ModelAdmin[Report]
 else:
-    _ConversationAdminBase = _MessageAdminBase = admin.ModelAdmin
+    _ConversationAdminBase = _MessageAdminBase = _ReportAdminBase = admin.ModelAdmin
 
 PREVIEW_CHARS = 80
 
@@ -204,7 +205,7 @@ class MessageAdmin(_MessageAdminBase):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(_ReportAdminBase):
     """The moderation queue: open reports first. Staff act through chat.services.reports, never by
     editing rows: dismiss, soft-delete the message, or deactivate its sender."""
 

@@ -8,6 +8,7 @@ malformed-frame rule can be tested (and fuzzed) directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +158,11 @@ def _delivered(data: dict[str, Any]) -> tuple[int, int]:
     """(conversationId, upToMessageId), every bad field named at once."""
     errors: dict[str, list[str]] = {}
     values: list[int] = []
-    for parse in (lambda: _conversation_id(data), lambda: parse_message_id(data, "upToMessageId")):
+    parsers: tuple[Callable[[], int], ...] = (
+        lambda: _conversation_id(data),
+        lambda: parse_message_id(data, "upToMessageId"),
+    )
+    for parse in parsers:
         try:
             values.append(parse())
         except Invalid as exc:
