@@ -1,4 +1,5 @@
-"""Django admin for conversations and messages: read-only views and soft-delete moderation.
+"""Django admin for conversations and messages: read-only views, soft-delete moderation, and the
+moderation queue of reports.
 
 Staff see soft-deleted messages too (the admin reads `Message.all_objects`). Nothing is edited
 in place: conversations and messages are written only by chat.services, so the admin's two
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -19,16 +20,17 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from accounts.models import User
-from chat.models import Conversation, Message, MessageVersion
-from chat.services import moderation
+from chat.models import Conversation, Message, MessageVersion, Report
+from chat.services import moderation, reports
 
 # The stubs make ModelAdmin generic in its model; at run time it is not subscriptable.
 if TYPE_CHECKING:
     _ConversationAdminBase = admin.ModelAdmin[Conversation]
     _MessageAdminBase = admin.ModelAdmin[Message]
+    _ReportAdminBase = admin.ModelAdmin[Report]
     _VersionInlineBase = admin.TabularInline[MessageVersion, Message]
 else:
-    _ConversationAdminBase = _MessageAdminBase = admin.ModelAdmin
+    _ConversationAdminBase = _MessageAdminBase = _ReportAdminBase = admin.ModelAdmin
     _VersionInlineBase = admin.TabularInline
 
 PREVIEW_CHARS = 80
@@ -223,3 +225,98 @@ class MessageAdmin(_MessageAdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         return False  # soft-delete instead: a hard delete would leave a hole in seq
+
+
+@admin.register(Report)
+class ReportAdmin(_ReportAdminBase):
+    """The moderation queue: open reports first. Staff act through chat.services.reports, never by
+    editing rows: dismiss, soft-delete the message, or deactivate its sender."""
+
+    list_display = (
+        "id",
+        "status",
+        "reason",
+        "message_link",
+        "short_content",
+        "sender_link",
+        "reporter_link",
+        "created_at",
+        "resolution",
+    )
+    list_display_links = ("id",)
+    list_filter = ("status", "reason")
+    list_select_related = ("message", "message__sender", "reporter")
+    search_fields = ("message__content", "message__sender__username", "reporter__username", "note")
+    date_hierarchy = "created_at"
+    actions = ("dismiss", "delete_messages", "deactivate_senders")
+    fields = (
+        "status",
+        "reason",
+        "note",
+        "message_link",
+        "message_content",
+        "sender_link",
+        "reporter_link",
+        "created_at",
+        "resolution",
+        "resolved_at",
+        "resolved_by",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Report]:
+        # Open ones first (by name "actioned" and "dismissed" would sort before "open"), newest first.
+        queryset = super().get_queryset(request).select_related("message", "message__sender", "reporter")
+        open_first = Case(When(status=Report.Status.OPEN, then=0), default=1)
+        return queryset.order_by(open_first, "-created_at", "-id")
+
+    @admin.display(description="message", ordering="message_id")
+    def message_link(self, obj: Report) -> SafeString:
+        url = reverse("admin:chat_message_change", args=[obj.message_id])
+        deleted = " (deleted)" if obj.message.is_deleted else ""
+        return format_html('<a href="{}">Message {}</a>{}', url, obj.message_id, deleted)
+
+    @admin.display(description="content")
+    def short_content(self, obj: Report) -> str:
+        return Truncator(obj.message.content).chars(PREVIEW_CHARS)
+
+    @admin.display(description="content")
+    def message_content(self, obj: Report) -> str:
+        return obj.message.content
+
+    @admin.display(description="sender", ordering="message__sender__username")
+    def sender_link(self, obj: Report) -> SafeString:
+        return _user_link(obj.message.sender)
+
+    @admin.display(description="reporter", ordering="reporter__username")
+    def reporter_link(self, obj: Report) -> SafeString:
+        return _user_link(obj.reporter)
+
+    def _staff(self, request: HttpRequest) -> User:
+        assert isinstance(request.user, User)
+        return request.user
+
+    @admin.action(description="Dismiss the selected reports", permissions=["change"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        closed = reports.dismiss(report_ids=queryset.values_list("pk", flat=True), staff=self._staff(request))
+        self.message_user(request, f"{closed} report(s) dismissed.", messages.SUCCESS)
+
+    @admin.action(description="Soft-delete the reported messages", permissions=["change"])
+    def delete_messages(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        deleted = reports.delete_reported_messages(
+            report_ids=queryset.values_list("pk", flat=True), staff=self._staff(request)
+        )
+        self.message_user(request, f"{deleted} message(s) deleted.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate the senders of the reported messages", permissions=["change"])
+    def deactivate_senders(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        deactivated = reports.deactivate_reported_senders(
+            report_ids=queryset.values_list("pk", flat=True), staff=self._staff(request)
+        )
+        self.message_user(request, f"{deactivated} user(s) deactivated.", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # reports come from receivers, through the API
+
+    def has_delete_permission(self, request: HttpRequest, obj: Report | None = None) -> bool:
+        return False  # closed, never removed: the queue is the record of what staff did

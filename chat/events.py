@@ -9,14 +9,14 @@ at once), and a failed broadcast is logged, never raised to the caller: the writ
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
 from accounts.models import User
-from accounts.presence import user_key
+from accounts.presence import online_among, user_key
 from chat import payloads
 from chat.models import Message
 from chat.presence import room_key
@@ -26,6 +26,7 @@ logger = logging.getLogger("chat.events")
 
 EVENT_TYPE = "chat.event"
 CLOSE_TYPE = "chat.close"
+BLOCKS_TYPE = "chat.blocks"
 
 
 def user_group(user_id: int) -> str:
@@ -71,24 +72,32 @@ def _to(groups: Iterable[str], event: str, data: dict[str, Any], scope: str = "r
     return Publish(tuple(groups), layer_message(event, data, scope))
 
 
-def messages_created(messages: list[Message]) -> None:
+def messages_created(messages: list[Message], *, muted: Collection[int] = ()) -> None:
     """For each message: new_message to the room, and message_notification to the receiver unless
-    one of their sockets sits in the room. The sender's `is_online` is read when publishing, by the
-    same round trip, which carries every message of the batch."""
+    one of their sockets sits in the room or the receiver muted the conversation (`muted`: those
+    messages' ids). The sender's `is_online` is read when publishing, by the same round trip, which
+    carries every message of the batch."""
     if messages:
-        _after_commit("new_message", lambda: [item for m in messages for item in _new_message_items(m)])
+        _after_commit(
+            "new_message", lambda: [item for m in messages for item in _new_message_items(m, notify=m.pk not in muted)]
+        )
 
 
-def _new_message_items(message: Message) -> list[Publish]:
+def _new_message_items(message: Message, *, notify: bool) -> list[Publish]:
     sender, receiver = message.sender_id, message.receiver_id
     online, offline = {sender}, set[int]()
-    return [
+    items = [
         Publish(
             (conversation_group(message.conversation_id),),
             layer_message("new_message", payloads.new_message(message, online)),
             live_key=user_key(sender),
             otherwise=layer_message("new_message", payloads.new_message(message, offline)),
         ),
+    ]
+    if not notify:
+        return items
+    return [
+        *items,
         Publish(
             (user_group(receiver),),
             layer_message("message_notification", payloads.message_notification(message, online), "user"),
@@ -108,6 +117,18 @@ def messages_read(conversation_id: int, reader_id: int, other_id: int, read_at: 
             _to([user_group(other_id)], "messages_read", data, "user"),
         ],
     )
+
+
+def conversation_unread(user_id: int, conversation_id: int, from_message_id: int) -> None:
+    """To the caller's own sockets only: the sender is told nothing of a mark unread."""
+    data = payloads.conversation_unread(conversation_id, from_message_id)
+    _after_commit("conversation_unread", lambda: [_to([user_group(user_id)], "conversation_unread", data, "user")])
+
+
+def messages_delivered(conversation_id: int, sender_id: int, up_to: int, delivered_at: datetime) -> None:
+    """To the sender's sockets: the receiver's client has everything up to `up_to`."""
+    data = payloads.messages_delivered(conversation_id, up_to, delivered_at)
+    _after_commit("messages_delivered", lambda: [_to([user_group(sender_id)], "messages_delivered", data, "user")])
 
 
 def _to_room_and_participants(message: Message, event: str, data: dict[str, Any]) -> None:
@@ -165,3 +186,20 @@ def room_left(user: User, conversation_id: int) -> None:
 def close_user_sockets(user_id: int, code: int = 4401) -> None:
     """Ask every socket of a user, on every process, to close (deactivation, logout)."""
     _after_commit("close", lambda: [Publish((user_group(user_id),), {"type": CLOSE_TYPE, "code": code})])
+
+
+def block_changed(user: User, other: User, *, blocked: bool) -> None:
+    """Tell every socket of both users, on every process, whether the pair is now blocked (either
+    way), with the presence each may now see of the other: offline and no last_seen_at while
+    blocked, the real one once not. The sockets' sessions drop events between a blocked pair."""
+
+    def build() -> list[Publish]:
+        online = set() if blocked else online_among([user.pk, other.pk])
+        items = []
+        for me, them in ((user, other), (other, user)):
+            seen = payloads.presence(them.pk, them.pk in online, None if blocked else them.last_seen_at)
+            message = {"type": BLOCKS_TYPE, "userId": them.pk, "blocked": blocked, "presence": seen}
+            items.append(Publish((user_group(me.pk),), message))
+        return items
+
+    _after_commit("blocks", build)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -87,6 +89,10 @@ class Message(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Derived, never stored: when the receiver's client confirmed it, from the receiver's delivery
+    # pointer (ConversationState); the reads that show messages set it (chat.selectors.messages).
+    delivered_at: datetime | None = None
+
     objects = VisibleMessageManager()
     all_objects = models.Manager()  # noqa: DJ012 - includes soft-deleted rows (admin, purge)
 
@@ -122,6 +128,92 @@ class Message(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class Block(models.Model):
+    """`blocker` blocks `blocked`: while either of a pair blocks the other, nothing passes between them."""
+
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Leads with blocker, so it also serves "whom does this user block"; `blocked` has its own.
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_pair_unique"),
+            models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="block_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+class ConversationState(models.Model):
+    """One participant's own state of a conversation: mute, archive, unread mark, delivery pointer.
+
+    A row exists only once the participant changed something (or a client confirmed delivery);
+    no row reads as "not muted, not archived, nothing marked, nothing delivered".
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="states")
+    # Muted while `muted` and (no `muted_until`, or it is still ahead): a mute lapses by itself.
+    muted = models.BooleanField(default=False)
+    muted_until = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # Messages to `user` with an id from this one on count as unread for `user` (mark unread).
+    unread_from_id = models.BigIntegerField(null=True, blank=True)
+    # The receiver's client has everything up to this message id; `delivered_at` is when it last moved.
+    delivered_up_to_id = models.BigIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="conversation_state_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"State of conversation {self.conversation_id} for user {self.user_id}"
+
+    def is_muted(self, now: datetime) -> bool:
+        """Whether the mute holds at `now`: it lapses by itself at `muted_until`, with no job."""
+        return self.muted and (self.muted_until is None or self.muted_until > now)
+
+
+class Report(models.Model):
+    """A receiver's report of a message, for staff to act on in the admin's moderation queue."""
+
+    class Reason(models.TextChoices):
+        SPAM = "spam"
+        ABUSE = "abuse"
+        OTHER = "other"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        DISMISSED = "dismissed"
+        ACTIONED = "actioned"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reports", db_index=False)
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.TextField(max_length=1000, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What staff did: "dismissed", "message deleted", "sender deactivated".
+    resolution = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reporter"], name="report_once_per_reporter"),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="report_queue")]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} of message {self.message_id} ({self.status})"
 
 
 class MessageVersion(models.Model):

@@ -122,3 +122,11 @@ def room_joined(user: User, conversation_id: int) -> dict[str, Any]:
 
 def room_left(user: User, conversation_id: int) -> dict[str, Any]:
     return {"userId": user.pk, "conversationId": conversation_id, "message": f"{user.username} left the conversation"}
+
+
+def conversation_unread(conversation_id: int, from_message_id: int) -> dict[str, Any]:
+    return {"conversationId": conversation_id, "fromMessageId": from_message_id}
+
+
+def messages_delivered(conversation_id: int, up_to_message_id: int, delivered_at: datetime) -> dict[str, Any]:
+    return {"conversationId": conversation_id, "upToMessageId": up_to_message_id, "deliveredAt": iso(delivered_at)}

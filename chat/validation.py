@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import emoji as emoji_data
+from django.utils.dateparse import parse_datetime
 
 from chat.models import EMOJI_MAX_LENGTH
 from core.db import MAX_ID
@@ -207,3 +209,59 @@ def parse_send(data: Any) -> SendRequest:
             errors.update(exc.errors or {})
     _raise_first(errors)
     return SendRequest(**values)
+
+
+# --- Conversation state and reports --------------------------------------------------------
+
+MAX_REPORT_NOTE_LENGTH = 1_000
+REPORT_REASONS = ("spam", "abuse", "other")
+
+
+def parse_mute_until(data: Any) -> datetime | None:
+    """`until` of a mute: an ISO 8601 time with its offset (`Z` or ±hh:mm), or absent/null for
+    until unmuted. Whether it lies ahead is the service's rule (it knows the time)."""
+    value = require_mapping(data).get("until")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid.field("until", "Must be an ISO 8601 time or null.")
+    try:
+        moment = parse_datetime(value.strip())
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise Invalid.field("until", "Must be an ISO 8601 time or null.")
+    if moment.tzinfo is None:
+        raise Invalid.field("until", "Must carry a UTC offset (for example 2026-01-31T18:00:00Z).")
+    return moment
+
+
+def parse_message_id(data: Any, name: str) -> int:
+    """A required message id field (`fromMessageId`, `upToMessageId`)."""
+    value = object_id(require_mapping(data), name)
+    assert value is not None  # required=True raises instead of returning None
+    return value
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    reason: str
+    note: str = ""
+
+
+def parse_report(data: Any) -> ReportRequest:
+    body = require_mapping(data)
+    reason = body.get("reason")
+    if reason is None:
+        raise Invalid.field("reason", "This field is required.")
+    if not isinstance(reason, str) or reason not in REPORT_REASONS:
+        raise Invalid.field("reason", f"Must be one of: {', '.join(REPORT_REASONS)}.")
+    note = body.get("note")
+    if note is None:
+        return ReportRequest(reason)
+    if not isinstance(note, str):
+        raise Invalid.field("note", "Must be a string or null.")
+    if len(note) > MAX_REPORT_NOTE_LENGTH:
+        raise Invalid.field("note", f"Must be at most {MAX_REPORT_NOTE_LENGTH} characters.")
+    _storable("note", note)
+    return ReportRequest(reason, note)

@@ -270,6 +270,9 @@ PRESENCE_TTL_SECONDS = env.integer("PRESENCE_TTL_SECONDS", 60, minimum=3, maximu
 # a process being stored at once.
 SEND_BATCH_MAX = env.integer("SEND_BATCH_MAX", 64, maximum=1000)
 SEND_BATCHES_IN_FLIGHT = env.integer("SEND_BATCHES_IN_FLIGHT", 1, maximum=64)
+# Delivery confirmations (mark_delivered) of a process are stored together this long after the
+# first of a burst (chat/ws/receipts.py): one statement and one messages_delivered per burst.
+DELIVERY_RECEIPT_WINDOW_MS = env.integer("DELIVERY_RECEIPT_WINDOW_MS", 100, minimum=0, maximum=5000)
 WS_MAX_FRAME_BYTES = 64 * 1024
 WS_AUTH_TIMEOUT_SECONDS = 10.0
 # A REST body larger than this is refused with 413 before it is parsed.

@@ -106,7 +106,7 @@ def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
         for route, callback in _routes(get_resolver().url_patterns)
         if route.startswith("/api/") and not DOC_ROUTES.match(route)
     }
-    assert len(api_routes) == 16
+    assert len(api_routes) == 23
     assert set(api_routes) == set(spec["paths"])
     for path, callback in api_routes.items():
         view = callback.view_class
@@ -301,6 +301,44 @@ def test_every_endpoint_answers_what_the_schema_documents(
     check(as_alice.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")  # 404
     check(anon.delete(f"/api/chat/messages/{own}"), "/api/chat/messages/{message_id}", "DELETE")
 
+    # conversation state and safety
+    blocks, block = "/api/chat/blocks", "/api/chat/blocks/{user_id}"
+    for method in ("put", "delete"):
+        check(getattr(as_alice, method)(f"/api/chat/blocks/{carol.pk}"), block, method.upper())
+        check(getattr(as_alice, method)(f"/api/chat/blocks/{alice.pk}"), block, method.upper())  # 400
+        check(getattr(as_alice, method)("/api/chat/blocks/999999"), block, method.upper())  # 404
+        check(getattr(anon, method)(f"/api/chat/blocks/{carol.pk}"), block, method.upper())
+    as_alice.put(f"/api/chat/blocks/{carol.pk}")
+    check(as_alice.get(blocks), blocks, "GET")
+    check(anon.get(blocks), blocks, "GET")
+    state_calls: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("mute", "PUT", {"until": "2999-01-01T00:00:00Z"}),
+        ("mute", "DELETE", None),
+        ("archive", "PUT", None),
+        ("archive", "DELETE", None),
+        ("unread", "PUT", {"fromMessageId": message.pk}),
+        ("delivered", "PUT", {"upToMessageId": message.pk}),
+    ]
+    for what, method, body in state_calls:
+        path, url = f"{conv}/{what}", f"/api/chat/conversations/{cid}/{what}"
+        call = getattr(as_alice, method.lower())
+        check(call(url, body, format="json"), path, method)
+        check(getattr(as_carol, method.lower())(url, body, format="json"), path, method)  # 404
+        check(getattr(anon, method.lower())(url, body, format="json"), path, method)
+        if body is not None:
+            check(call(url, {"until": 5, "fromMessageId": "x", "upToMessageId": "x"}, format="json"), path, method)
+            check(call(url, "x", content_type="text/plain"), path, method)  # 415
+            check(call(url, big, content_type="application/json"), path, method)  # 413
+    report, report_path = f"/api/chat/messages/{message.pk}/report", "/api/chat/messages/{message_id}/report"
+    check(as_alice.post(report, {"reason": "spam"}, format="json"), report_path, "POST")  # 201
+    check(as_alice.post(report, {"reason": "spam"}, format="json"), report_path, "POST")  # 200
+    check(as_alice.post(report, {"reason": "rude"}, format="json"), report_path, "POST")  # 400
+    check(as_bob.post(report, {"reason": "spam"}, format="json"), report_path, "POST")  # 403: his own
+    check(as_carol.post(report, {"reason": "spam"}, format="json"), report_path, "POST")  # 404
+    check(anon.post(report, {"reason": "spam"}, format="json"), report_path, "POST")
+    check(as_alice.post(report, "x", content_type="text/plain"), report_path, "POST")
+    check(as_alice.post(report, big, content_type="application/json"), report_path, "POST")
+
     # Every endpoint answers 503 (with Retry-After) while the database is unreachable.
     def unreachable(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("connection refused")
@@ -324,11 +362,22 @@ def test_every_endpoint_answers_what_the_schema_documents(
         (as_alice, "GET", "/api/chat/messages/{message_id}/history", None),
         (as_alice, "PUT", "/api/chat/messages/{message_id}/reactions/{emoji}", None),
         (as_alice, "DELETE", "/api/chat/messages/{message_id}/reactions/{emoji}", None),
+        (as_alice, "GET", "/api/chat/blocks", None),
+        (as_alice, "PUT", "/api/chat/blocks/{user_id}", None),
+        (as_alice, "DELETE", "/api/chat/blocks/{user_id}", None),
+        (as_alice, "PUT", f"{conv}/mute", {"until": None}),
+        (as_alice, "DELETE", f"{conv}/mute", None),
+        (as_alice, "PUT", f"{conv}/archive", None),
+        (as_alice, "DELETE", f"{conv}/archive", None),
+        (as_alice, "PUT", f"{conv}/unread", {"fromMessageId": message.pk}),
+        (as_alice, "PUT", f"{conv}/delivered", {"upToMessageId": message.pk}),
+        (as_alice, "POST", "/api/chat/messages/{message_id}/report", {"reason": "spam"}),
     ]
     with mock.patch.object(CursorWrapper, "execute", unreachable):
         for api, method, path, body in calls:
             url = path.replace("{conversation_id}", str(cid)).replace("{message_id}", str(message.pk))
             url = url.replace("{emoji}", "%F0%9F%91%8D")
+            url = url.replace("{user_id}", str(carol.pk))
             if method == "GET":
                 response = api.get(url, body or {})
             else:

@@ -48,12 +48,18 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # NUL-free text (register, token), and "one emoji" (reactions: Unicode's emoji list, not a pattern),
 # so schema-valid requests may still be refused with 400 there.
 PUBLIC_PATHS = {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
+# Conversation state has its own (tests/chat/rest/test_conversation_state.py): blocking yourself,
+# a mute `until` in the past, and an unread mark from a message of another conversation are 400s.
 _REACTION = "/api/chat/messages/{message_id}/reactions/{emoji}"
 BUSINESS_RULES = {
     ("POST", "/api/auth/register"),
     ("POST", "/api/auth/token"),
     ("PUT", _REACTION),
     ("DELETE", _REACTION),
+    ("PUT", "/api/chat/blocks/{user_id}"),
+    ("DELETE", "/api/chat/blocks/{user_id}"),
+    ("PUT", "/api/chat/conversations/{conversation_id}/mute"),
+    ("PUT", "/api/chat/conversations/{conversation_id}/unread"),
 }
 
 _calls: dict[str, int] = {}

@@ -6,22 +6,41 @@ Plain functions rather than DRF serializers: the shapes are fixed by the contrac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.presence import online_among
 from accounts.presenters import user_summary
 from chat import payloads
-from chat.models import Conversation, Message
+from chat.models import Conversation, ConversationState, Message, Report
+from chat.selectors.people import presence_hidden_from
 
 
-def online_for(users: Iterable[User]) -> set[int]:
-    """One presence round trip for every user a response shows."""
-    return online_among(u.pk for u in users)
+@dataclass(frozen=True)
+class Seen:
+    """What the caller may see of the presence of the people a response shows."""
+
+    online: set[int] = field(default_factory=set)
+    hidden: set[int] = field(default_factory=set)
+
+    def summary(self, user: User) -> dict[str, Any]:
+        return user_summary(user, self.online, self.hidden)
 
 
-def message_body(message: Message, online: Collection[int]) -> dict[str, Any]:
+def seen_by(viewer: User, users: Iterable[User]) -> Seen:
+    """One query for whose presence the caller may not see (chat.selectors.people) and one presence
+    round trip for the rest, for every user a response shows."""
+    ids = {u.pk for u in users}
+    hidden = presence_hidden_from(viewer.pk, ids)
+    return Seen(online_among(ids - hidden), hidden)
+
+
+def message_body(message: Message, seen: Seen) -> dict[str, Any]:
     return {
         "id": message.pk,
         "seq": message.seq,
@@ -32,12 +51,13 @@ def message_body(message: Message, online: Collection[int]) -> dict[str, Any]:
         "attachment_url": message.attachment_url,
         "is_read": message.is_read,
         "read_at": message.read_at,
+        "delivered_at": message.delivered_at,
         "client_message_id": message.client_message_id,
         "edited_at": message.edited_at,
         "createdAt": message.created_at,
         "updatedAt": message.updated_at,
-        "sender": user_summary(message.sender, online),
-        "receiver": user_summary(message.receiver, online),
+        "sender": seen.summary(message.sender),
+        "receiver": seen.summary(message.receiver),
         "reply_to_id": message.reply_to_id,
         "reply_to": _reply_to(message),
         "reactions": payloads.reactions(_reaction_rows(message)),
@@ -57,12 +77,22 @@ def _reaction_rows(message: Message) -> Any:
     return loaded if loaded is not None else message.reactions.order_by("id")
 
 
-def messages_body(messages: list[Message]) -> list[dict[str, Any]]:
-    online = online_for(u for m in messages for u in (m.sender, m.receiver))
-    return [message_body(m, online) for m in messages]
+def messages_body(viewer: User, messages: list[Message]) -> list[dict[str, Any]]:
+    seen = seen_by(viewer, (u for m in messages for u in (m.sender, m.receiver)))
+    return [message_body(m, seen) for m in messages]
 
 
-def conversation_body(conversation: Conversation, unread_count: int, online: Collection[int]) -> dict[str, Any]:
+def _muted_until(muted: bool | None, until: datetime | None, now: datetime) -> tuple[bool, datetime | None]:
+    """(muted, muted_until) as the caller sees them at `now`: a lapsed mute reads as none."""
+    holding = bool(muted) and (until is None or until > now)
+    return holding, until if holding else None
+
+
+def conversation_body(conversation: Conversation, seen: Seen, now: datetime) -> dict[str, Any]:
+    """A conversation annotated by chat.selectors.conversations (unread count, the caller's state)."""
+    muted, until = _muted_until(
+        getattr(conversation, "my_muted", None), getattr(conversation, "my_muted_until", None), now
+    )
     return {
         "id": conversation.pk,
         "participant_1_id": conversation.participant_1_id,
@@ -71,15 +101,42 @@ def conversation_body(conversation: Conversation, unread_count: int, online: Col
         "last_message_at": conversation.last_message_at,
         "createdAt": conversation.created_at,
         "updatedAt": conversation.updated_at,
-        "participant1": user_summary(conversation.participant_1, online),
-        "participant2": user_summary(conversation.participant_2, online),
-        "unread_count": unread_count,
+        "participant1": seen.summary(conversation.participant_1),
+        "participant2": seen.summary(conversation.participant_2),
+        "unread_count": getattr(conversation, "unread_count", 0),
+        "blocked": bool(getattr(conversation, "blocked", False)),
+        "muted": muted,
+        "muted_until": until,
+        "archived": getattr(conversation, "my_archived_at", None) is not None,
     }
 
 
-def conversations_body(conversations: list[Conversation]) -> list[dict[str, Any]]:
-    online = online_for(u for c in conversations for u in (c.participant_1, c.participant_2))
-    return [conversation_body(c, getattr(c, "unread_count", 0), online) for c in conversations]
+def conversations_body(viewer: User, conversations: list[Conversation]) -> list[dict[str, Any]]:
+    seen = seen_by(viewer, (u for c in conversations for u in (c.participant_1, c.participant_2)))
+    now = timezone.now()
+    return [conversation_body(c, seen, now) for c in conversations]
+
+
+def state_body(state: ConversationState) -> dict[str, Any]:
+    """The caller's own state of a conversation (mute and archive answers)."""
+    muted, until = _muted_until(state.muted, state.muted_until, timezone.now())
+    return {
+        "conversation_id": state.conversation_id,
+        "muted": muted,
+        "muted_until": until,
+        "archived": state.archived_at is not None,
+    }
+
+
+def report_body(report: Report) -> dict[str, Any]:
+    return {
+        "id": report.pk,
+        "message_id": report.message_id,
+        "reason": report.reason,
+        "note": report.note,
+        "status": report.status,
+        "createdAt": report.created_at,
+    }
 
 
 def other_participant(conversation: Conversation, user_id: int) -> User:

@@ -15,7 +15,13 @@ from rest_framework import serializers
 from accounts.schemas import UserSummarySerializer
 from chat.models import REPLY_SNIPPET_LENGTH
 from chat.selectors.messages import MAX_SEARCH_LENGTH
-from chat.validation import MAX_CLIENT_ID_LENGTH, MAX_CONTENT_LENGTH, MAX_URL_LENGTH
+from chat.validation import (
+    MAX_CLIENT_ID_LENGTH,
+    MAX_CONTENT_LENGTH,
+    MAX_REPORT_NOTE_LENGTH,
+    MAX_URL_LENGTH,
+    REPORT_REASONS,
+)
 from core.db import MAX_ID
 from core.openapi import PageFields, enveloped
 
@@ -142,6 +148,13 @@ class MessageSerializer(serializers.Serializer[Any]):
     attachment_url = serializers.CharField(allow_null=True)
     is_read = serializers.BooleanField()
     read_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text=(
+            "Null until the receiver's client confirmed it (or read it): then when the receiver's delivery "
+            "pointer last moved past it, never later than read_at."
+        ),
+    )
     client_message_id = serializers.CharField(allow_null=True)
     edited_at = serializers.DateTimeField(allow_null=True, help_text="When its text was last edited; null if never.")
     createdAt = serializers.DateTimeField()
@@ -167,6 +180,10 @@ class ConversationSerializer(serializers.Serializer[Any]):
     participant1 = UserSummarySerializer()
     participant2 = UserSummarySerializer()
     unread_count = serializers.IntegerField(min_value=0, help_text="The caller's unread messages in it.")
+    blocked = serializers.BooleanField(help_text="Either participant blocks the other.")
+    muted = serializers.BooleanField(help_text="The caller muted it and the mute has not lapsed.")
+    muted_until = serializers.DateTimeField(allow_null=True, help_text="When the caller's mute lapses; null: never.")
+    archived = serializers.BooleanField(help_text="The caller archived it.")
 
     class Meta:
         ref_name = "Conversation"
@@ -287,6 +304,106 @@ class SearchEverywhereQuery(serializers.Serializer[Any]):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, help_text="1..100 (default 50).")
 
 
+class ConversationsQuery(serializers.Serializer[Any]):
+    archived = serializers.BooleanField(
+        required=False, help_text="true: only the conversations the caller archived (default: only the others)."
+    )
+
+
+class BlockSerializer(serializers.Serializer[Any]):
+    user = UserSummarySerializer()
+    blocked = serializers.BooleanField(help_text="Whether the caller now blocks this user.")
+
+    class Meta:
+        ref_name = "Block"
+
+
+class BlocksSerializer(serializers.Serializer[Any]):
+    users = UserSummarySerializer(many=True)
+
+    class Meta:
+        ref_name = "Blocks"
+
+
+class MuteRequestSerializer(serializers.Serializer[Any]):
+    until = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="An ISO 8601 time with its offset, ahead of now; null: until unmuted.",
+    )
+
+    class Meta:
+        ref_name = "MuteRequest"
+
+
+class ConversationStateSerializer(serializers.Serializer[Any]):
+    conversation_id = serializers.IntegerField()
+    muted = serializers.BooleanField()
+    muted_until = serializers.DateTimeField(allow_null=True)
+    archived = serializers.BooleanField()
+
+    class Meta:
+        ref_name = "ConversationState"
+
+
+class MarkUnreadRequestSerializer(serializers.Serializer[Any]):
+    fromMessageId = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="A visible message of this conversation (else a 400)."
+    )
+
+    class Meta:
+        ref_name = "MarkUnreadRequest"
+
+
+class MarkUnreadSerializer(serializers.Serializer[Any]):
+    updated = serializers.IntegerField(
+        min_value=0, help_text="How many messages sent to the caller from fromMessageId on now count as unread."
+    )
+
+    class Meta:
+        ref_name = "MarkUnreadResult"
+
+
+class DeliveredRequestSerializer(serializers.Serializer[Any]):
+    upToMessageId = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The newest message the client has; clamped to what was sent to it."
+    )
+
+    class Meta:
+        ref_name = "DeliveredRequest"
+
+
+class DeliverySerializer(serializers.Serializer[Any]):
+    conversation_id = serializers.IntegerField()
+    up_to_message_id = serializers.IntegerField(allow_null=True, help_text="The caller's delivery pointer now.")
+    delivered_at = serializers.DateTimeField(allow_null=True, help_text="When the pointer last moved.")
+
+    class Meta:
+        ref_name = "Delivery"
+
+
+class ReportRequestSerializer(serializers.Serializer[Any]):
+    reason = serializers.ChoiceField(choices=list(REPORT_REASONS))
+    note = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=MAX_REPORT_NOTE_LENGTH, trim_whitespace=False
+    )
+
+    class Meta:
+        ref_name = "ReportRequest"
+
+
+class ReportSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField()
+    reason = serializers.ChoiceField(choices=list(REPORT_REASONS))
+    note = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(choices=["open", "dismissed", "actioned"])
+    createdAt = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Report"
+
+
 MessageEnvelope = enveloped("MessageEnvelope", MessageSerializer(), message=True)
 ConversationPageEnvelope = enveloped("ConversationPageEnvelope", ConversationPageSerializer())
 MessageCursorPageEnvelope = enveloped("MessageCursorPageEnvelope", MessageCursorPageSerializer())
@@ -297,3 +414,9 @@ UnreadEnvelope = enveloped("UnreadEnvelope", UnreadSerializer())
 ReactionsEnvelope = enveloped("ReactionsEnvelope", ReactionsSerializer())
 HistoryEnvelope = enveloped("HistoryEnvelope", HistorySerializer())
 DeletedEnvelope = enveloped("DeletedEnvelope", DeletedSerializer(), message=True)
+BlockEnvelope = enveloped("BlockEnvelope", BlockSerializer())
+BlocksEnvelope = enveloped("BlocksEnvelope", BlocksSerializer())
+ConversationStateEnvelope = enveloped("ConversationStateEnvelope", ConversationStateSerializer())
+MarkUnreadEnvelope = enveloped("MarkUnreadEnvelope", MarkUnreadSerializer())
+DeliveryEnvelope = enveloped("DeliveryEnvelope", DeliverySerializer())
+ReportEnvelope = enveloped("ReportEnvelope", ReportSerializer(), message=True)

@@ -10,17 +10,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.presenters import user_summary
 from accounts.schemas import UserPageEnvelope
 from accounts.selectors import active_users
 from accounts.serializers import UserSearchSerializer
 from chat import metrics, payloads
 from chat.rest import schemas
-from chat.rest.presenters import conversations_body, message_body, messages_body, online_for, other_participant
+from chat.rest.presenters import (
+    conversations_body,
+    message_body,
+    messages_body,
+    other_participant,
+    report_body,
+    seen_by,
+    state_body,
+)
 from chat.selectors import conversations as conversation_reads
 from chat.selectors import messages as message_reads
-from chat.services import conversations, edits, messages, reactions
-from chat.validation import parse_edit, parse_emoji, parse_send
+from chat.selectors import people
+from chat.services import blocks, conversations, edits, messages, reactions, reports
+from chat.validation import parse_edit, parse_emoji, parse_message_id, parse_mute_until, parse_report, parse_send
 from core.errors import Invalid
 from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
 from core.pagination import CursorPage, Page, PageRequest, cursor_request, page_body, page_request
@@ -31,8 +39,18 @@ def _caller(request: Request) -> User:
     return request.user  # type: ignore[return-value]
 
 
-def _message_page(result: Page | CursorPage, page: PageRequest) -> dict[str, Any]:
-    items = messages_body(result.items)
+def _flag(query: Any, name: str) -> bool:
+    """A true/false query parameter (absent or empty: false)."""
+    value = query.get(name, "")
+    if value in ("", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise Invalid.field(name, "Must be true or false.")
+
+
+def _message_page(viewer: User, result: Page | CursorPage, page: PageRequest) -> dict[str, Any]:
+    items = messages_body(viewer, result.items)
     if isinstance(result, CursorPage):
         return {"messages": items, "limit": page.limit, "hasMore": result.has_more}
     return page_body("messages", items, result.total, page)
@@ -61,7 +79,7 @@ class SendView(APIView):
         if result.created:
             metrics.message_sent("rest")
         message = result.message
-        body = message_body(message, online_for([message.sender, message.receiver]))
+        body = message_body(message, seen_by(message.sender, [message.sender, message.receiver]))
         if result.created:
             return envelope(body, status_code=201, message="Message sent")
         return envelope(body, message="Message already sent")
@@ -72,13 +90,16 @@ class ConversationsView(APIView):
         operation_id="listConversations",
         tags=["chat"],
         summary="The caller's conversations, newest activity first",
-        parameters=[PageQuery],
+        description="Those the caller has not archived; with `archived=true`, only the archived ones.",
+        parameters=[PageQuery, schemas.ConversationsQuery],
         responses={200: schemas.ConversationPageEnvelope, **failures(400, 401)},
     )
     def get(self, request: Request) -> Response:
         page = page_request(request.query_params, default_limit=20)
-        result = conversation_reads.conversations_for(_caller(request), page=page)
-        return envelope(page_body("conversations", conversations_body(result.items), result.total, page))
+        archived = _flag(request.query_params, "archived")
+        user = _caller(request)
+        result = conversation_reads.conversations_for(user, page=page, archived=archived)
+        return envelope(page_body("conversations", conversations_body(user, result.items), result.total, page))
 
 
 class MessagesView(APIView):
@@ -97,7 +118,7 @@ class MessagesView(APIView):
         page = page_request(request.query_params, default_limit=50)
         cursor = cursor_request(request.query_params)
         result = message_reads.messages_in(_caller(request), conversation_id, page=page, cursor=cursor)
-        return envelope(_message_page(result, page))
+        return envelope(_message_page(_caller(request), result, page))
 
 
 class SearchView(APIView):
@@ -114,7 +135,7 @@ class SearchView(APIView):
         cursor = cursor_request(request.query_params)
         term = request.query_params.get("q", "")
         result = message_reads.search(_caller(request), conversation_id, term, page=page, cursor=cursor)
-        return envelope(_message_page(result, page))
+        return envelope(_message_page(_caller(request), result, page))
 
 
 class SearchEverywhereView(APIView):
@@ -139,7 +160,8 @@ class SearchEverywhereView(APIView):
         cursor = cursor_request(query)
         before = cursor.before if cursor is not None else None
         result = message_reads.search_everywhere(_caller(request), query.get("q", ""), before=before, limit=page.limit)
-        return envelope({"messages": messages_body(result.items), "limit": page.limit, "hasMore": result.has_more})
+        items = messages_body(_caller(request), result.items)
+        return envelope({"messages": items, "limit": page.limit, "hasMore": result.has_more})
 
 
 class ReadView(APIView):
@@ -177,14 +199,14 @@ class UnreadView(APIView):
         user = _caller(request)
         rows = conversation_reads.unread_by_conversation(user)
         others = [other_participant(row.conversation, user.pk) for row in rows]
-        online = online_for(others)
+        seen = seen_by(user, others)
         return envelope(
             {
                 "conversations": [
                     {
                         "conversation_id": row.conversation.pk,
                         "unread_count": row.unread_count,
-                        "other_participant": user_summary(other, online),
+                        "other_participant": seen.summary(other),
                         "last_message": row.conversation.last_message,
                         "last_message_at": row.conversation.last_message_at,
                     }
@@ -212,7 +234,7 @@ class MessageView(APIView):
     def patch(self, request: Request, message_id: int) -> Response:
         result = edits.edit_message(user=_caller(request), request=parse_edit(request.data, message_id))
         message = result.message
-        body = message_body(message, online_for([message.sender, message.receiver]))
+        body = message_body(message, seen_by(_caller(request), [message.sender, message.receiver]))
         return envelope(body, message="Message edited" if result.changed else "Message unchanged")
 
     @extend_schema(
@@ -300,6 +322,166 @@ class UserDirectoryView(APIView):
         search = UserSearchSerializer(data=request.query_params)
         search.is_valid(raise_exception=True)
         term = search.validated_data.get("search", "").strip()
-        result = active_users(excluding=_caller(request), search=term, page=page)
-        online = online_for(result.items)
-        return envelope(page_body("users", [user_summary(u, online) for u in result.items], result.total, page))
+        user = _caller(request)
+        result = active_users(excluding=user, search=term, page=page)
+        seen = seen_by(user, result.items)
+        return envelope(page_body("users", [seen.summary(u) for u in result.items], result.total, page))
+
+
+# --- Conversation state and safety ------------------------------------------------------------
+
+
+class BlocksView(APIView):
+    @extend_schema(
+        operation_id="listBlocks",
+        tags=["chat"],
+        summary="The users the caller blocks, most recently blocked first",
+        responses={200: schemas.BlocksEnvelope, **failures(401)},
+    )
+    def get(self, request: Request) -> Response:
+        user = _caller(request)
+        blocked = people.blocked_by(user)
+        seen = seen_by(user, blocked)
+        return envelope({"users": [seen.summary(u) for u in blocked]})
+
+
+class BlockView(APIView):
+    @extend_schema(
+        operation_id="blockUser",
+        tags=["chat"],
+        summary="Block a user (idempotent)",
+        description=(
+            "While either of two users blocks the other, sends between them are a 403, no typing, presence "
+            "or join/leave event passes between them and each sees the other offline; history stays readable."
+        ),
+        request=None,
+        responses={200: schemas.BlockEnvelope, **failures(400, 401, 404)},
+    )
+    def put(self, request: Request, user_id: int) -> Response:
+        user = _caller(request)
+        other = blocks.block(user=user, other_id=user_id)
+        return envelope({"user": seen_by(user, [other]).summary(other), "blocked": True})
+
+    @extend_schema(
+        operation_id="unblockUser",
+        tags=["chat"],
+        summary="Unblock a user (idempotent)",
+        responses={200: schemas.BlockEnvelope, **failures(400, 401, 404)},
+    )
+    def delete(self, request: Request, user_id: int) -> Response:
+        user = _caller(request)
+        other = blocks.unblock(user=user, other_id=user_id)
+        return envelope({"user": seen_by(user, [other]).summary(other), "blocked": False})
+
+
+class MuteView(APIView):
+    @extend_schema(
+        operation_id="muteConversation",
+        tags=["chat"],
+        summary="Mute a conversation for the caller: no message_notification until `until`",
+        description="`until` null or absent: until unmuted. The mute lapses by itself at `until`.",
+        request=schemas.MuteRequestSerializer,
+        responses={200: schemas.ConversationStateEnvelope, **failures(400, 401, 404, 413, 415)},
+    )
+    def put(self, request: Request, conversation_id: int) -> Response:
+        until = parse_mute_until(request.data)
+        state = conversations.mute(user=_caller(request), conversation_id=conversation_id, until=until)
+        return envelope(state_body(state))
+
+    @extend_schema(
+        operation_id="unmuteConversation",
+        tags=["chat"],
+        summary="Unmute a conversation for the caller",
+        responses={200: schemas.ConversationStateEnvelope, **failures(401, 404)},
+    )
+    def delete(self, request: Request, conversation_id: int) -> Response:
+        return envelope(state_body(conversations.unmute(user=_caller(request), conversation_id=conversation_id)))
+
+
+class ArchiveView(APIView):
+    @extend_schema(
+        operation_id="archiveConversation",
+        tags=["chat"],
+        summary="Archive a conversation for the caller (out of the default list until a message comes in)",
+        request=None,
+        responses={200: schemas.ConversationStateEnvelope, **failures(401, 404)},
+    )
+    def put(self, request: Request, conversation_id: int) -> Response:
+        return envelope(state_body(conversations.archive(user=_caller(request), conversation_id=conversation_id)))
+
+    @extend_schema(
+        operation_id="unarchiveConversation",
+        tags=["chat"],
+        summary="Unarchive a conversation for the caller",
+        responses={200: schemas.ConversationStateEnvelope, **failures(401, 404)},
+    )
+    def delete(self, request: Request, conversation_id: int) -> Response:
+        return envelope(state_body(conversations.unarchive(user=_caller(request), conversation_id=conversation_id)))
+
+
+class MarkUnreadView(APIView):
+    @extend_schema(
+        operation_id="markUnread",
+        tags=["chat"],
+        summary="Count the messages sent to the caller from fromMessageId on as unread again, for the caller only",
+        description=(
+            "Only the caller's unread counts change (`unread_count`, /unread, /unread-count); the sender's "
+            "`is_read`/`read_at` stay and the sender is told nothing. The caller's sockets get "
+            "`conversation_unread`. Marking the conversation read clears it."
+        ),
+        request=schemas.MarkUnreadRequestSerializer,
+        responses={200: schemas.MarkUnreadEnvelope, **failures(400, 401, 404, 413, 415)},
+    )
+    def put(self, request: Request, conversation_id: int) -> Response:
+        from_id = parse_message_id(request.data, "fromMessageId")
+        updated = conversations.mark_unread(
+            user=_caller(request), conversation_id=conversation_id, from_message_id=from_id
+        )
+        return envelope({"updated": updated})
+
+
+class DeliveredView(APIView):
+    @extend_schema(
+        operation_id="markDelivered",
+        tags=["chat"],
+        summary="The caller's client has received every message up to upToMessageId (for clients woken by a push)",
+        description=(
+            "Moves the caller's delivery pointer forward (never back, never past the newest message sent to "
+            "the caller); the sender's sockets get `messages_delivered` when it moves."
+        ),
+        request=schemas.DeliveredRequestSerializer,
+        responses={200: schemas.DeliveryEnvelope, **failures(400, 401, 404, 413, 415)},
+    )
+    def put(self, request: Request, conversation_id: int) -> Response:
+        up_to = parse_message_id(request.data, "upToMessageId")
+        delivery = conversations.mark_delivered_up_to(
+            user=_caller(request), conversation_id=conversation_id, up_to_message_id=up_to
+        )
+        return envelope(
+            {
+                "conversation_id": delivery.conversation_id,
+                "up_to_message_id": delivery.up_to_message_id,
+                "delivered_at": delivery.delivered_at,
+            }
+        )
+
+
+class ReportView(APIView):
+    @extend_schema(
+        operation_id="reportMessage",
+        tags=["chat"],
+        summary="Report a message to the moderators (its receiver only)",
+        description="201 with the new report; 200 with the first one when the caller reported this message before.",
+        request=schemas.ReportRequestSerializer,
+        responses={
+            201: schemas.ReportEnvelope,
+            200: schemas.ReportEnvelope,
+            **failures(400, 401, 403, 404, 413, 415),
+        },
+    )
+    def post(self, request: Request, message_id: int) -> Response:
+        body = parse_report(request.data)
+        result = reports.report_message(user=_caller(request), message_id=message_id, request=body)
+        if result.created:
+            return envelope(report_body(result.report), status_code=201, message="Report received")
+        return envelope(report_body(result.report), message="Already reported")

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import User
 from chat.access import conversation_of_participant, message_of_participant
-from chat.models import Conversation, Message, MessageVersion, Reaction
+from chat.models import Conversation, ConversationState, Message, MessageVersion, Reaction
 from core.errors import Invalid
 from core.pagination import Cursor, CursorPage, Page, PageRequest
 
@@ -27,9 +27,32 @@ def _messages(conversation: Conversation) -> QuerySet[Message]:
     return displayed(Message.objects.filter(conversation=conversation))
 
 
+def with_delivery(messages: list[Message]) -> list[Message]:
+    """Set each message's `delivered_at` from its receiver's delivery pointer (one query): the time
+    the pointer last moved, once it covers the message, but never later than `read_at` (reading
+    implies delivery)."""
+    conversation_ids = {m.conversation_id for m in messages}
+    if not conversation_ids:
+        return messages
+    pointers = {
+        (user_id, conversation_id): (up_to, at)
+        for user_id, conversation_id, up_to, at in ConversationState.objects.filter(
+            conversation_id__in=conversation_ids, delivered_up_to_id__isnull=False
+        ).values_list("user_id", "conversation_id", "delivered_up_to_id", "delivered_at")
+    }
+    for message in messages:
+        pointer = pointers.get((message.receiver_id, message.conversation_id))
+        covered = pointer is not None and pointer[0] is not None and message.pk <= pointer[0]
+        delivered = pointer[1] if pointer is not None and covered else None
+        if message.read_at is not None and (delivered is None or message.read_at < delivered):
+            delivered = message.read_at
+        message.delivered_at = delivered
+    return messages
+
+
 def _paged(query: QuerySet[Message], page: PageRequest) -> Page:
     total = query.count()
-    return Page(list(query.order_by("id")[page.offset : page.offset + page.limit]), total)
+    return Page(with_delivery(list(query.order_by("id")[page.offset : page.offset + page.limit])), total)
 
 
 def _cursored(query: QuerySet[Message], cursor: Cursor, limit: int) -> CursorPage:
@@ -37,9 +60,9 @@ def _cursored(query: QuerySet[Message], cursor: Cursor, limit: int) -> CursorPag
     if cursor.before is not None:
         rows = list(query.filter(id__lt=cursor.before).order_by("-id")[: limit + 1])
         has_more = len(rows) > limit
-        return CursorPage(list(reversed(rows[:limit])), has_more)
+        return CursorPage(with_delivery(list(reversed(rows[:limit]))), has_more)
     rows = list(query.filter(id__gt=cursor.after).order_by("id")[: limit + 1])
-    return CursorPage(rows[:limit], len(rows) > limit)
+    return CursorPage(with_delivery(rows[:limit]), len(rows) > limit)
 
 
 def messages_in(

@@ -1,19 +1,37 @@
-"""Who a user shares a conversation with: the people who hear of their presence."""
+"""Who a user shares a conversation with, whom they block, and whose presence they may see."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import connection
+from django.db.models import Q
 
-from chat.models import Conversation
+from accounts.models import User
+from chat.models import Block, Conversation
 
-_PARTNERS_SQL = (
-    f"SELECT participant_1_id, participant_2_id FROM {Conversation._meta.db_table} "  # noqa: S608 - table name only
-    "WHERE participant_1_id = %s OR participant_2_id = %s"
-)
+_CONVERSATION = Conversation._meta.db_table
+_BLOCK = Block._meta.db_table
+
+# Partners of a pair in which neither blocks the other: a blocked pair hears nothing of each other.
+_PARTNERS_SQL = f"""
+SELECT c.participant_1_id, c.participant_2_id FROM {_CONVERSATION} c
+ WHERE (c.participant_1_id = %s OR c.participant_2_id = %s)
+   AND NOT EXISTS (SELECT 1 FROM {_BLOCK} b
+                    WHERE (b.blocker_id = c.participant_1_id AND b.blocked_id = c.participant_2_id)
+                       OR (b.blocker_id = c.participant_2_id AND b.blocked_id = c.participant_1_id))
+"""  # noqa: S608 - table names only
+
+_BLOCKED_EITHER_WAY_SQL = f"""
+SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %s
+UNION
+SELECT blocker_id FROM {_BLOCK} WHERE blocked_id = %s
+"""  # noqa: S608 - table name only
 
 
 def partner_ids(user_id: int) -> list[int]:
-    """Ids of everyone who shares a conversation with the user (presence recipients).
+    """Ids of everyone who shares a conversation with the user and is not blocked either way
+    (presence recipients).
 
     Runs on every socket's first connect and last disconnect, so it is a plain statement
     (docs/benchmarks.md, "partners").
@@ -22,3 +40,34 @@ def partner_ids(user_id: int) -> list[int]:
         cursor.execute(_PARTNERS_SQL, [user_id, user_id])
         pairs = cursor.fetchall()
     return [p2 if p1 == user_id else p1 for p1, p2 in pairs]
+
+
+def blocked_either_way(user_id: int) -> set[int]:
+    """Everyone the user blocks or is blocked by: between them no typing, presence or join/leave
+    event passes (a socket's session keeps this set; chat.ws.consumer drops those events)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOCKED_EITHER_WAY_SQL, [user_id, user_id])
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def is_blocked_between(a: int, b: int) -> bool:
+    return Block.objects.filter(Q(blocker_id=a, blocked_id=b) | Q(blocker_id=b, blocked_id=a)).exists()
+
+
+def blocked_by(user: User) -> list[User]:
+    """The users `user` blocks, most recently blocked first."""
+    blocks = Block.objects.filter(blocker=user).select_related("blocked").order_by("-created_at", "-id")
+    return [b.blocked for b in blocks]
+
+
+def presence_hidden_from(viewer_id: int, user_ids: Iterable[int]) -> set[int]:
+    """The one rule of whose presence a viewer may not see, among `user_ids` (one query): anyone
+    blocked either way. They show as offline with no last_seen_at; the viewer always sees
+    themself."""
+    ids = {i for i in user_ids if i != viewer_id}
+    if not ids:
+        return set()
+    rows = Block.objects.filter(
+        Q(blocker_id=viewer_id, blocked_id__in=ids) | Q(blocked_id=viewer_id, blocker_id__in=ids)
+    ).values_list("blocker_id", "blocked_id")
+    return {blocked if blocker == viewer_id else blocker for blocker, blocked in rows}

@@ -19,11 +19,13 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
-from chat.models import REPLY_SNIPPET_LENGTH, Conversation, Message
+from chat.models import REPLY_SNIPPET_LENGTH, Block, Conversation, ConversationState, Message
 from chat.selectors.messages import displayed
 from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
 from core.errors import DomainError, Forbidden, Invalid, NotFound
+
+BLOCKED_MESSAGE = "You cannot message this user."
 
 
 @dataclass(frozen=True)
@@ -64,17 +66,23 @@ class _Facts:
     receiver_active: bool
     existing_id: int | None
     conversation: tuple[int, int] | None  # the participants of the conversationId given
+    blocked: bool  # either of the pair blocks the other
+    receiver_muted: bool  # the receiver muted the pair's conversation, and the mute has not lapsed
     parent: _Parent | None  # the visible message replyToId names, wherever it is
 
 
 # What the rules of each send need to know, for a whole batch in one round trip: one row per
-# send, each fact a scalar subquery (a missing row reads as NULL). The sends' columns, once:
+# send, each fact a scalar subquery (a missing row reads as NULL); `now` (for the mute's lapse) is
+# the one parameter after the sends, compared uncast, as the backend stores times. The sends'
+# columns, once (p1 < p2: the pair, whose conversation the mute is read from):
 _SEND_COLUMNS = (
     ("i", "INTEGER"),
     ("receiver_id", "BIGINT"),
     ("sender_id", "BIGINT"),
     ("client_message_id", "VARCHAR(64)"),
     ("conversation_id", "BIGINT"),
+    ("p1", "BIGINT"),
+    ("p2", "BIGINT"),
     ("reply_to_id", "BIGINT"),
 )
 _FACTS_SQL = """
@@ -84,6 +92,12 @@ SELECT sends.i,
        (SELECT id FROM {message} WHERE sender_id = sends.sender_id AND client_message_id = sends.client_message_id),
        (SELECT participant_1_id FROM {conversation} WHERE id = sends.conversation_id),
        (SELECT participant_2_id FROM {conversation} WHERE id = sends.conversation_id),
+       (SELECT COUNT(*) FROM {block}
+         WHERE (blocker_id = sends.sender_id AND blocked_id = sends.receiver_id)
+            OR (blocker_id = sends.receiver_id AND blocked_id = sends.sender_id)),
+       (SELECT COUNT(*) FROM {state} s JOIN {conversation} c ON c.id = s.conversation_id
+         WHERE c.participant_1_id = sends.p1 AND c.participant_2_id = sends.p2 AND s.user_id = sends.receiver_id
+           AND s.muted AND (s.muted_until IS NULL OR s.muted_until > %s)),
        (SELECT conversation_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
        (SELECT sender_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
        (SELECT receiver_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
@@ -109,6 +123,8 @@ def _facts_sql(rows: int | None) -> str:
         user=User._meta.db_table,
         message=Message._meta.db_table,
         conversation=Conversation._meta.db_table,
+        block=Block._meta.db_table,
+        state=ConversationState._meta.db_table,
         deleted=connection.ops.quote_name(str(Message._meta.get_field("deleted_at").column)),
         snippet=REPLY_SNIPPET_LENGTH,
     )
@@ -118,7 +134,8 @@ def _facts(sends: list[Send]) -> list[_Facts]:
     rows = []
     for i, send in enumerate(sends):
         r = send.request
-        rows.append((i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id, r.reply_to_id))
+        pair = ordered_pair(send.sender.pk, r.receiver_id)
+        rows.append((i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id, *pair, r.reply_to_id))
     params: list[Any]
     if connection.vendor == "postgresql":
         names = [name for name, _ in _SEND_COLUMNS]
@@ -126,16 +143,19 @@ def _facts(sends: list[Send]) -> list[_Facts]:
         sql, params = _facts_sql(None), [records]
     else:
         sql, params = _facts_sql(len(rows)), [value for row in rows for value in row]
+    params.append(connection.ops.adapt_datetimefield_value(timezone.now()))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
     facts = []
-    for i, active, existing, p1, p2, parent_conversation, parent_sender, parent_receiver, snippet in found:
+    for row in found:
+        i, active, existing, p1, p2, blocked, muted, parent_conversation, parent_sender, parent_receiver, snippet = row
         reply_to_id = sends[int(i)].request.reply_to_id
         parent = None
         if reply_to_id is not None and parent_conversation is not None:
             parent = _Parent(reply_to_id, parent_conversation, parent_sender, parent_receiver, snippet)
-        facts.append(_Facts(bool(active), existing, (p1, p2) if p1 is not None else None, parent))
+        conversation = (p1, p2) if p1 is not None else None
+        facts.append(_Facts(bool(active), existing, conversation, bool(blocked), bool(muted), parent))
     return facts
 
 
@@ -158,6 +178,8 @@ def _rule_broken(send: Send, facts: _Facts) -> DomainError | None:
             return NotFound("No such conversation.")
         if facts.conversation != ordered_pair(sender.pk, request.receiver_id):
             return Invalid.field("conversationId", "This conversation is not with receiverId.")
+    if facts.blocked:
+        return Forbidden(BLOCKED_MESSAGE)
     if request.reply_to_id is not None:
         parent = facts.parent
         # One conversation per pair: the parent is in this one when it is between the same two people.
@@ -229,7 +251,8 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
     for i, first in repeats.items():
         first_answer = answers[first]
         answers[i] = SendResult(first_answer.message, created=False) if isinstance(first_answer, SendResult) else None
-    events.messages_created([m for m in stored.values() if m is not None])
+    created = {i: m for i, m in stored.items() if m is not None}
+    events.messages_created(list(created.values()), muted={m.pk for i, m in created.items() if facts[i].receiver_muted})
     return answers
 
 

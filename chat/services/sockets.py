@@ -11,13 +11,15 @@ from accounts.models import User
 from chat import events, presence, ratelimit
 from chat.access import conversation_of_participant, require_participant
 from chat.models import Conversation
-from chat.selectors.people import partner_ids
+from chat.selectors.people import blocked_either_way, partner_ids
 
 
-def socket_opened(*, user: User, channel_name: str) -> None:
-    """Record a socket; on the user's first one, tell everyone who shares a conversation."""
+def socket_opened(*, user: User, channel_name: str) -> set[int]:
+    """Record a socket; on the user's first one, tell everyone who shares a conversation. Returns
+    whom the user blocks or is blocked by: the socket drops the events between them."""
     if presence.socket_connected(user.pk, channel_name):
         events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
+    return blocked_either_way(user.pk)
 
 
 def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -> None:

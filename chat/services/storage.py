@@ -6,7 +6,8 @@ row lock is held from before its messages take their ids until commit, which mak
 gap-free and id order equal commit order within a conversation; rows are locked in id order, so
 two batches never deadlock. On PostgreSQL a batch is one statement (one round trip, atomic on
 its own); elsewhere the same steps run as separate statements in one transaction. The storage
-tests run both on PostgreSQL.
+tests run both on PostgreSQL. A message also brings its conversation back out of its receiver's
+archive, in the same statement (or transaction).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, connection, transaction
 
-from chat.models import PREVIEW_LENGTH, Conversation, Message
+from chat.models import PREVIEW_LENGTH, Conversation, ConversationState, Message
 
 # Columns the statement itself fills: the rest of a new row comes from `_row`.
 _FROM_CONVERSATION = frozenset({"id", "conversation_id", "seq"})
@@ -137,11 +138,14 @@ def _batch_sql() -> str:
     quote = connection.ops.quote_name
     fields = _new_row_fields()
     conversation, message = quote(Conversation._meta.db_table), quote(Message._meta.db_table)
+    state = quote(ConversationState._meta.db_table)
     columns = ", ".join(quote(str(f.column)) for f in fields)
     typed = ", ".join(f"{quote(str(f.column))} {f.db_type(connection)}" for f in fields)
     selected = ", ".join(f"v.{quote(str(f.column))}" for f in fields)
     # The locked subquery takes the rows' locks in id order (the order its sort emits them) before
     # the UPDATE writes them; the INSERT takes its ids after the locks, conversation by conversation.
+    # `unarchived`: an incoming message brings an archived conversation back for its receiver, in
+    # the same statement (PostgreSQL runs a data-modifying WITH whether or not it is read).
     return f"""
 WITH pairs AS (
     SELECT * FROM json_to_recordset(%s::json) AS r(p1 bigint, p2 bigint, n bigint, preview text)
@@ -158,6 +162,13 @@ bumped AS (
 ),
 v AS (
     SELECT * FROM json_to_recordset(%s::json) AS r(p1 bigint, p2 bigint, rank bigint, {typed})
+),
+unarchived AS (
+    UPDATE {state} s SET archived_at = NULL
+      FROM (SELECT DISTINCT bumped.id AS conversation_id, v.receiver_id
+              FROM v JOIN bumped ON bumped.p1 = v.p1 AND bumped.p2 = v.p2) AS incoming
+     WHERE s.conversation_id = incoming.conversation_id AND s.user_id = incoming.receiver_id
+       AND s.archived_at IS NOT NULL
 )
 INSERT INTO {message} (conversation_id, seq, {columns})
 SELECT bumped.id, bumped.base + v.rank, {selected}
@@ -236,6 +247,7 @@ def _store_portable_steps(items: list[NewMessage], now: datetime) -> list[Messag
             conversation_id, last_seq = cursor.fetchone()
         bases[pair] = (int(conversation_id), int(last_seq) - count)
     saved: list[Message | None] = []
+    incoming: dict[int, set[int]] = {}
     for item, rank in zip(items, ranks, strict=True):
         found = bases.get(item.pair)
         if found is None:
@@ -244,6 +256,11 @@ def _store_portable_steps(items: list[NewMessage], now: datetime) -> list[Messag
         message = Message(conversation_id=found[0], seq=found[1] + rank, **_row(item, now))
         message.save(force_insert=True)
         saved.append(message)
+        incoming.setdefault(found[0], set()).add(item.receiver_id)
+    for conversation_id, receivers in incoming.items():  # as `unarchived` in _batch_sql
+        ConversationState.objects.filter(
+            conversation_id=conversation_id, user_id__in=receivers, archived_at__isnull=False
+        ).update(archived_at=None)
     return saved
 
 

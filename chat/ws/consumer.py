@@ -21,6 +21,7 @@ from chat import metrics, payloads
 from chat.services import conversations, edits, messages, reactions, sockets
 from chat.validation import EditRequest, ReactionRequest, SendRequest
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
+from chat.ws.receipts import coalescer_for_loop
 from chat.ws.sends import queue_for_loop
 from chat.ws.session import CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
 from core import metrics as core_metrics
@@ -32,6 +33,8 @@ CLOSE_TOO_BIG = 1009
 
 # Events about a user that the user's own sockets should not see (typing never echoes).
 _NOT_TO_SELF = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left"})
+# Events about a person that never pass between two users while either blocks the other.
+_NOT_BETWEEN_BLOCKED = frozenset({"user_typing", "user_stopped_typing", "user_joined", "user_left", "presence"})
 # Events sent both to a room and to personal rooms: a socket in the room takes the room copy.
 _ROOM_FIRST = frozenset(
     {"messages_read", "message_deleted", "message_notification", "message_edited", "reaction_added", "reaction_removed"}
@@ -201,6 +204,14 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         )
         return {"conversationId": conversation_id, "forwarded": forwarded}
 
+    async def on_mark_delivered(self, target: tuple[int, int]) -> dict[str, Any]:
+        """Acked once accepted; stored with the process's other confirmations (chat.ws.receipts)."""
+        conversation_id, up_to = target
+        conversation = await self.session.conversation(conversation_id)
+        mark = conversations.DeliveryMark(self.session.require_user(), conversation, up_to)
+        coalescer_for_loop(in_thread(_mark_delivered)).submit(mark)
+        return {"conversationId": conversation_id, "upToMessageId": up_to}
+
     async def on_mark_as_read(self, conversation_id: int) -> dict[str, Any]:
         result = await in_thread(conversations.mark_read)(
             user=self.session.require_user(), conversation_id=conversation_id
@@ -253,10 +264,26 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         event, data = message["event"], message["data"]
         if event in _NOT_TO_SELF and data.get("userId") == user.pk:
             return
+        if event in _NOT_BETWEEN_BLOCKED and data.get("userId") in self.session.blocked:
+            return
         if message.get("scope") == "user" and event in _ROOM_FIRST and data.get("conversationId") in self.session.rooms:
             return
         if await self._send(event, data):
             metrics.delivered(event, SERVER_EVENTS)
+
+    async def chat_blocks(self, message: dict[str, Any]) -> None:
+        """A block between this socket's user and `userId` began or ended (chat.events.block_changed):
+        from now on this socket drops, or passes again, the events between them, and shows the
+        other's presence as the block allows."""
+        if self.session.user is None:
+            return
+        other = int(message["userId"])
+        if message["blocked"]:
+            self.session.blocked = self.session.blocked | {other}
+        else:
+            self.session.blocked = self.session.blocked - {other}
+        if await self._send("presence", message["presence"]):
+            metrics.delivered("presence", SERVER_EVENTS)
 
     async def chat_close(self, message: dict[str, Any]) -> None:
         await self._close(int(message.get("code", CLOSE_UNAUTHENTICATED)))
@@ -269,6 +296,10 @@ def _reactions_ack(result: reactions.ReactionResult) -> dict[str, Any]:
         "reactions": payloads.reactions(result.reactions),
         "changed": result.changed,
     }
+
+
+def _mark_delivered(marks: list[conversations.DeliveryMark]) -> None:
+    conversations.mark_delivered(marks=marks)
 
 
 async def _sends_in_thread(sends: list[messages.Send]) -> list[dict[str, Any] | DomainError]:

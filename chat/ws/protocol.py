@@ -8,12 +8,13 @@ malformed-frame rule can be tested (and fuzzed) directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from chat.validation import object_id, parse_edit, parse_reaction, parse_send
+from chat.validation import object_id, parse_edit, parse_message_id, parse_reaction, parse_send
 from core.errors import Invalid
 
 MAX_REF_LENGTH = 64
@@ -46,6 +47,7 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "typing": _CONVERSATION,
     "stop_typing": _CONVERSATION,
     "mark_as_read": _CONVERSATION,
+    "mark_delivered": EventFields(required=("conversationId", "upToMessageId")),
     "edit_message": EventFields(required=("messageId", "content")),
     "react": _REACTION,
     "unreact": _REACTION,
@@ -70,6 +72,8 @@ SERVER_EVENTS = frozenset(
         "reaction_added",
         "reaction_removed",
         "presence",
+        "conversation_unread",
+        "messages_delivered",
     }
 )
 
@@ -158,18 +162,40 @@ def _conversation_id(data: dict[str, Any]) -> int:
     return value
 
 
+def _delivered(data: dict[str, Any]) -> tuple[int, int]:
+    """(conversationId, upToMessageId), every bad field named at once."""
+    errors: dict[str, list[str]] = {}
+    values: list[int] = []
+    parsers: tuple[Callable[[], int], ...] = (
+        lambda: _conversation_id(data),
+        lambda: parse_message_id(data, "upToMessageId"),
+    )
+    for parse in parsers:
+        try:
+            values.append(parse())
+        except Invalid as exc:
+            errors.update(exc.errors or {})
+    if errors:
+        name, problems = next(iter(errors.items()))
+        raise Invalid(f"{name}: {problems[0]}", errors=errors)
+    return values[0], values[1]
+
+
 def validate_data(event: str, data: dict[str, Any]) -> Any:
     """The typed argument of a client event's handler, or Invalid naming the offending field.
 
     authenticate → the token; send_message → a SendRequest (the same rules as REST /send);
-    edit_message → an EditRequest (as REST PATCH /messages/:id); react / unreact → a ReactionRequest;
-    the conversation events → the conversation id; join_personal_room → None.
+    mark_delivered → (conversation id, message id); edit_message → an EditRequest (as REST PATCH
+    /messages/:id); react / unreact → a ReactionRequest; the conversation events → the conversation
+    id; join_personal_room → None.
     """
     fields = CLIENT_EVENT_FIELDS[event]
     if event == "authenticate":
         return _token(data)
     if event == "send_message":
         return parse_send(data)
+    if event == "mark_delivered":
+        return _delivered(data)
     if event == "edit_message":
         return parse_edit(data)
     if fields == _REACTION:

@@ -59,7 +59,7 @@ class Socket(Protocol):
 
 
 class Session:
-    __slots__ = ("_beat", "_timers", "expires_at", "known", "rooms", "socket", "user")
+    __slots__ = ("_beat", "_timers", "blocked", "expires_at", "known", "rooms", "socket", "user")
 
     def __init__(self, socket: Socket) -> None:
         self.socket = socket
@@ -68,6 +68,9 @@ class Session:
         # Conversations this socket's user was found to take part in, and those it joined.
         self.known: dict[int, Conversation] = {}
         self.rooms: dict[int, Conversation] = {}
+        # Whom this socket's user blocks or is blocked by (events between them are dropped); the
+        # empty frozenset is shared, so a socket that blocks nobody pays nothing for it.
+        self.blocked: frozenset[int] = frozenset()
         # Timers, not sleeping tasks: an idle socket costs less (docs/benchmarks.md, "idle sockets").
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._beat: asyncio.Task[None] | None = None
@@ -94,7 +97,8 @@ class Session:
             return False
         self.user = identity.user
         self.renew(identity)
-        await in_thread(sockets.socket_opened)(user=identity.user, channel_name=self.socket.channel_name)
+        blocked = await in_thread(sockets.socket_opened)(user=identity.user, channel_name=self.socket.channel_name)
+        self.blocked = frozenset(blocked)
         self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
         return True
 

@@ -64,52 +64,54 @@ def assert_flat(api: APIClient, path: str, params: dict[str, Any], items: str, e
     assert (small[0], large[0]) == (expected, expected)
 
 
-# Every authenticated request costs one query: the bearer token's user. A list of messages costs one
-# more for the reactions of all its messages (a prefetch); the messages replied to are joined.
+# Every authenticated request costs one query: the bearer token's user. Every response that shows
+# other people costs one for whose presence the caller may not see (blocks), and a message page
+# one for its receivers' delivery pointers. A list of messages costs one more for the reactions of
+# all its messages (a prefetch); the messages replied to are joined.
 
 
-def test_conversation_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
-    assert_flat(as_alice, CONVERSATIONS, {}, "conversations", expected=3)
+def test_conversation_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
+    assert_flat(as_alice, CONVERSATIONS, {}, "conversations", expected=4)
 
 
-def test_message_page_with_reactions_runs_five_queries_at_any_page_size(
+def test_message_page_with_reactions_runs_seven_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
-    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=5)
+    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=7)
 
 
-def test_message_cursor_with_reactions_runs_four_queries_at_any_page_size(
+def test_message_cursor_with_reactions_runs_six_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"after": long_history.pk}
-    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=4)
+    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=6)
 
 
-def test_search_page_with_reactions_runs_five_queries_at_any_page_size(
+def test_search_page_with_reactions_runs_seven_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"q": "NEEDLE"}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=5)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=7)
 
 
-def test_search_cursor_with_reactions_runs_four_queries_at_any_page_size(
+def test_search_cursor_with_reactions_runs_six_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"q": "needle", "before": long_history.pk + ROWS}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=4)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=6)
 
 
-def test_search_everywhere_with_reactions_runs_three_queries_at_any_page_size(
+def test_search_everywhere_with_reactions_runs_four_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
-    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=3)
+    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=4)
 
 
-def test_users_list_runs_three_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
-    assert_flat(as_alice, "/api/auth/users", {}, "users", expected=3)
+def test_users_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
+    assert_flat(as_alice, "/api/auth/users", {}, "users", expected=4)
 
 
-def test_unread_runs_three_queries_however_many_conversations(
+def test_unread_runs_four_queries_however_many_conversations(
     as_alice: APIClient, alice: User, make_user: Callable[..., User]
 ) -> None:
     send(make_user(), alice)
@@ -117,7 +119,7 @@ def test_unread_runs_three_queries_however_many_conversations(
     for _ in range(ROWS):
         send(make_user(), alice)
     many = queries_for(as_alice, UNREAD, {}, "conversations")
-    assert (one, many) == ((3, 1), (3, ROWS + 1))
+    assert (one, many) == ((4, 1), (4, ROWS + 1))
 
 
 def test_unread_count_runs_two_queries_however_many_conversations(

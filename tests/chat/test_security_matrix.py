@@ -74,6 +74,14 @@ PROTECTED: list[tuple[str, Callable[[Message], tuple[str, str, dict[str, Any] | 
     ("react", lambda m: ("put", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
     ("search everywhere", lambda m: ("get", "/api/chat/search?q=hello", None)),
     ("unreact", lambda m: ("delete", f"/api/chat/messages/{m.pk}/reactions/%F0%9F%91%8D", None)),
+    ("blocks", lambda m: ("get", "/api/chat/blocks", None)),
+    ("block", lambda m: ("put", f"/api/chat/blocks/{m.receiver_id}", None)),
+    ("unblock", lambda m: ("delete", f"/api/chat/blocks/{m.receiver_id}", None)),
+    ("mute", lambda m: ("put", f"/api/chat/conversations/{m.conversation_id}/mute", {"until": None})),
+    ("archive", lambda m: ("put", f"/api/chat/conversations/{m.conversation_id}/archive", None)),
+    ("mark unread", lambda m: ("put", f"/api/chat/conversations/{m.conversation_id}/unread", {"fromMessageId": m.pk})),
+    ("delivered", lambda m: ("put", f"/api/chat/conversations/{m.conversation_id}/delivered", {"upToMessageId": m.pk})),
+    ("report", lambda m: ("post", f"/api/chat/messages/{m.pk}/report", {"reason": "spam"})),
     ("me", lambda m: ("get", "/api/auth/me", None)),
     ("users", lambda m: ("get", "/api/auth/users", None)),
 ]
@@ -121,6 +129,7 @@ def test_every_api_route_needs_a_token_unless_it_is_listed_public(anon: APIClien
     open_routes = []
     for route in api_routes:
         path = "/" + route.replace("<int:conversation_id>", "1").replace("<int:message_id>", "1")
+        path = path.replace("<int:user_id>", "1")
         answers = {anon.generic(method, path).status_code for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
         if answers - {401, 405}:
             open_routes.append(route)

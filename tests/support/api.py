@@ -25,6 +25,7 @@ MESSAGE_KEYS = {
     "attachment_url",
     "is_read",
     "read_at",
+    "delivered_at",
     "client_message_id",
     "edited_at",
     "createdAt",
@@ -46,6 +47,10 @@ CONVERSATION_KEYS = {
     "participant1",
     "participant2",
     "unread_count",
+    "blocked",
+    "muted",
+    "muted_until",
+    "archived",
 }
 
 

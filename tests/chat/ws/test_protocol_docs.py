@@ -227,7 +227,15 @@ def test_asyncapi_error_codes_match_protocol() -> None:
 
 # --- The fields protocol.py declares are the fields it validates -------------------------------
 
-_VALID = {"receiverId": 2, "content": "hi", "conversationId": 3, "token": "abc", "messageId": 4, "emoji": "👍"}
+_VALID = {
+    "receiverId": 2,
+    "content": "hi",
+    "conversationId": 3,
+    "token": "abc",
+    "upToMessageId": 4,
+    "messageId": 4,
+    "emoji": "👍",
+}
 
 
 def _invalid_fields(event: str, data: dict[str, Any]) -> set[str]:

@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0003_drop_redundant_fk_indexes'),
+        ('chat', '0004_conversation_state'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
