@@ -174,4 +174,39 @@ export class Api {
   deleteMessage(messageId) {
     return this.request("DELETE", `/api/chat/messages/${messageId}`);
   }
+
+  // --- Conversation state and safety (issue 15) -------------------------------------------------
+
+  archivedConversations() {
+    return this.request("GET", "/api/chat/conversations?limit=100&archived=true");
+  }
+
+  blocks() {
+    return this.request("GET", "/api/chat/blocks");
+  }
+
+  setBlocked(userId, blocked) {
+    return this.request(blocked ? "PUT" : "DELETE", `/api/chat/blocks/${userId}`);
+  }
+
+  // `until`: an ISO time, or null for "until I unmute".
+  mute(conversationId, until) {
+    return this.request("PUT", `/api/chat/conversations/${conversationId}/mute`, { until });
+  }
+
+  unmute(conversationId) {
+    return this.request("DELETE", `/api/chat/conversations/${conversationId}/mute`);
+  }
+
+  setArchived(conversationId, archived) {
+    return this.request(archived ? "PUT" : "DELETE", `/api/chat/conversations/${conversationId}/archive`);
+  }
+
+  markUnread(conversationId, fromMessageId) {
+    return this.request("PUT", `/api/chat/conversations/${conversationId}/unread`, { fromMessageId });
+  }
+
+  report(messageId, reason, note) {
+    return this.request("POST", `/api/chat/messages/${messageId}/report`, note ? { reason, note } : { reason });
+  }
 }

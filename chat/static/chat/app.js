@@ -26,6 +26,9 @@ const state = {
   online: new Map(), // user id → bool, from REST summaries and presence events
   lastSeen: new Map(), // user id → ISO time or null, from the same
   pending: new Map(), // clientMessageId → a send not yet stored (sending, or failed)
+  archived: new Map(), // id → conversation, the "Archived" view's list
+  view: "chats", // or "archived"
+  blocked: new Set(), // ids of the people I block
   open: null, // {id, other, messages: Map, hasMore, maxSeq, loadingOlder}
 };
 const outbox = [];
@@ -41,7 +44,13 @@ const socket = new ChatSocket({
   renewToken: () => api.refresh(),
   onState: ui.showConnection,
 });
-const messageList = new ui.MessageList({ onDelete: deleteMessage, onRetry: retrySend, onDiscard: discardSend, onNearTop: loadOlder });
+const messageList = new ui.MessageList({
+  onDelete: deleteMessage,
+  onRetry: retrySend,
+  onDiscard: discardSend,
+  onReport: reportMessage,
+  onNearTop: loadOlder,
+});
 
 // --- Normalising REST (snake_case) and socket (camelCase) shapes --------------------------------
 
@@ -54,6 +63,7 @@ function toMessage(raw) {
     conversationId: raw.conversationId ?? raw.conversation_id,
     content: raw.content,
     isRead: raw.isRead ?? raw.is_read,
+    deliveredAt: raw.deliveredAt ?? raw.delivered_at ?? null,
     createdAt: raw.createdAt,
     clientMessageId: raw.clientMessageId ?? raw.client_message_id ?? null,
   };
@@ -62,8 +72,20 @@ function toMessage(raw) {
 function toConversation(raw) {
   const other = raw.participant_1_id === state.me.id ? raw.participant2 : raw.participant1;
   notePresence(other);
-  return { id: raw.id, other, lastMessage: raw.last_message, lastMessageAt: raw.last_message_at, unread: raw.unread_count };
+  return {
+    id: raw.id,
+    other,
+    lastMessage: raw.last_message,
+    lastMessageAt: raw.last_message_at,
+    unread: raw.unread_count,
+    blocked: Boolean(raw.blocked),
+    muted: Boolean(raw.muted), // muted with `mutedUntil` null: until unmuted
+    mutedUntil: raw.muted_until ?? null,
+    archived: Boolean(raw.archived),
+  };
 }
+
+const conversationById = (id) => state.conversations.get(id) || state.archived.get(id) || null;
 
 const isOnline = (userId) => Boolean(state.online.get(userId));
 const presenceOf = (userId) => ({ isOnline: isOnline(userId), lastSeenAt: state.lastSeen.get(userId) ?? null });
@@ -80,10 +102,18 @@ function newId() {
 
 // --- Conversation list -----------------------------------------------------------------------
 
+// Both lists (the default one and "Archived") and whom I block, in one go.
 async function loadConversations() {
-  const page = await api.conversations();
+  const [page, archived, blocks] = await Promise.all([api.conversations(), api.archivedConversations(), api.blocks()]);
   state.conversations = new Map(page.conversations.map((c) => [c.id, toConversation(c)]));
+  state.archived = new Map(archived.conversations.map((c) => [c.id, toConversation(c)]));
+  state.blocked = new Set(blocks.users.map((u) => u.id));
   renderSidebar();
+  if (state.open) {
+    const fresh = conversationById(state.open.id);
+    if (fresh) state.open.other = fresh.other;
+    showState();
+  }
 }
 
 let reloadTimer = null;
@@ -93,14 +123,32 @@ function reloadConversationsSoon() {
 }
 
 function renderSidebar() {
-  const sorted = [...state.conversations.values()].sort((a, b) => (b.lastMessageAt || "").localeCompare(a.lastMessageAt || ""));
-  ui.renderConversations(sorted, { currentId: state.open?.id, isOnline, onOpen: openConversation });
+  const archivedView = state.view === "archived";
+  const shown = archivedView ? state.archived : state.conversations;
+  const sorted = [...shown.values()].sort((a, b) => (b.lastMessageAt || "").localeCompare(a.lastMessageAt || ""));
+  ui.renderConversations(sorted, { currentId: state.open?.id, isOnline, onOpen: openConversation, onMarkUnread: markUnread, archivedView });
+}
+
+// The open conversation's header controls and, when blocked, the composer.
+function showState() {
+  const open = state.open;
+  if (!open) return;
+  const c = open.id ? conversationById(open.id) : null;
+  const blockedByMe = state.blocked.has(open.other.id);
+  ui.showConversationState({
+    hasConversation: Boolean(open.id),
+    blocked: blockedByMe || Boolean(c?.blocked),
+    blockedByMe,
+    muted: Boolean(c?.muted),
+    mutedUntil: c?.mutedUntil ?? null,
+    archived: Boolean(c?.archived),
+  });
 }
 
 // A message moved a conversation's preview; an unknown conversation means a fresh list.
 function bumpConversation(m, { unread = false } = {}) {
   const conversation = state.conversations.get(m.conversationId);
-  if (!conversation) return reloadConversationsSoon();
+  if (!conversation) return reloadConversationsSoon(); // new, or archived (an incoming message unarchives)
   conversation.lastMessage = m.content.slice(0, 255);
   conversation.lastMessageAt = m.createdAt;
   if (unread) conversation.unread += 1;
@@ -148,7 +196,7 @@ function followRoute() {
   const id = routedId();
   if (id === (state.open?.id ?? null)) return;
   if (!id) return closeConversation({ route: false });
-  const conversation = state.conversations.get(id);
+  const conversation = conversationById(id);
   if (conversation) return openConversation(conversation, { route: false });
   setRoute(null, { push: false });
   ui.notice("That conversation is not in your list.");
@@ -161,6 +209,7 @@ async function openConversation({ id, other }, { route = true } = {}) {
   state.open = { id, other, messages: new Map(), hasMore: false, maxSeq: 0, loadingOlder: false };
   messageList.clear();
   ui.showConversation(other, presenceOf(other.id));
+  showState();
   renderSidebar();
   $input().focus();
   if (!id) return render("bottom"); // a new chat: the conversation exists once the first message is sent
@@ -286,6 +335,7 @@ async function flushOutbox() {
       const retryAt = err.code === "rate_limited" ? Date.now() + (err.retryAfter || 1) * 1000 : 0;
       Object.assign(item, { state: "failed", error: err.message, retryAt });
       if (retryAt) setTimeout(render, retryAt - Date.now() + 50); // Retry becomes clickable
+      if (err.code === "forbidden") reloadConversationsSoon(); // blocked: the header will say so
       render();
     }
   }
@@ -325,6 +375,89 @@ function stopTyping() {
   typing.active = false;
 }
 
+// --- Block, mute, archive, mark unread, report -------------------------------------------------------
+
+// Mark unread from the newest message the other person sent me (so the badge shows 1 or more);
+// closing the conversation keeps it from being read again at once.
+async function markUnread(conversation) {
+  try {
+    const page = await api.messages(conversation.id, { before: NEWEST }, 50);
+    const newest = page.messages.filter((m) => m.receiver_id === state.me.id).pop();
+    if (!newest) return ui.notice("There is nothing from them to mark unread.");
+    if (state.open?.id === conversation.id) closeConversation();
+    const { updated } = await api.markUnread(conversation.id, newest.id);
+    conversation.unread = Math.max(updated, 1);
+    renderSidebar();
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+async function toggleBlock() {
+  const other = state.open?.other;
+  if (!other) return;
+  const block = !state.blocked.has(other.id);
+  try {
+    await api.setBlocked(other.id, block);
+    if (block) {
+      state.blocked.add(other.id);
+      state.online.set(other.id, false); // while blocked, each sees the other offline
+      state.lastSeen.set(other.id, null);
+    } else {
+      state.blocked.delete(other.id);
+    }
+    showState();
+    if (state.open?.other.id === other.id) ui.showPeer(other, presenceOf(other.id));
+    ui.notice(block ? `${ui.displayName(other)} is blocked: neither of you can message the other.` : `${ui.displayName(other)} is unblocked.`);
+    reloadConversationsSoon();
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+// `hours`: a number, null (until unmuted) or undefined (unmute).
+async function setMute(hours) {
+  const c = state.open?.id ? conversationById(state.open.id) : null;
+  if (!c) return;
+  try {
+    let data;
+    if (hours === undefined) data = await api.unmute(c.id);
+    else data = await api.mute(c.id, hours === null ? null : new Date(Date.now() + hours * 3_600_000).toISOString());
+    Object.assign(c, { muted: Boolean(data.muted), mutedUntil: data.muted_until ?? null });
+    showState();
+    renderSidebar();
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+async function toggleArchive() {
+  const c = state.open?.id ? conversationById(state.open.id) : null;
+  if (!c) return;
+  try {
+    await api.setArchived(c.id, !c.archived);
+    c.archived = !c.archived;
+    (c.archived ? state.conversations : state.archived).delete(c.id);
+    (c.archived ? state.archived : state.conversations).set(c.id, c);
+    showState();
+    renderSidebar();
+    ui.notice(c.archived ? "Archived. A new message from them brings it back." : "Moved back to your chats.");
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+async function reportMessage(message, reason, note) {
+  try {
+    await api.report(message.id, reason, note);
+    ui.notice("Reported. Thank you: a moderator will look at it.");
+    return true;
+  } catch (err) {
+    ui.notice(err.describe ? err.describe() : err.message);
+    return false;
+  }
+}
+
 async function deleteMessage(id) {
   try {
     await api.deleteMessage(id);
@@ -353,8 +486,14 @@ socket.on("open", async () => {
   }
 });
 
+// Delivery receipts are the client's to confirm: every message that reaches this page.
+function confirmDelivery(conversationId, messageId, senderId) {
+  if (senderId !== state.me.id) socket.notify("mark_delivered", { conversationId, upToMessageId: messageId });
+}
+
 socket.on("new_message", (data) => {
   const m = toMessage(data);
+  confirmDelivery(m.conversationId, m.id, m.senderId);
   const open = state.open;
   const here = open?.id === m.conversationId;
   bumpConversation(m, { unread: m.senderId !== state.me.id && (!here || document.visibilityState !== "visible") });
@@ -369,6 +508,7 @@ socket.on("new_message", (data) => {
 
 // Sent to us only when none of our sockets is in that conversation's room.
 socket.on("message_notification", (data) => {
+  confirmDelivery(data.conversationId, data.messageId, data.from?.id);
   if (state.open?.id === data.conversationId) return void catchUp().catch(() => {});
   const m = { conversationId: data.conversationId, content: data.content, createdAt: data.timestamp };
   bumpConversation(m, { unread: true });
@@ -398,16 +538,37 @@ socket.on("messages_read", ({ conversationId, userId, upToMessageId }) => {
   }
   if (state.open?.id !== conversationId) return;
   for (const m of state.open.messages.values()) {
-    if (m.id <= upToMessageId && (m.senderId === state.me.id) !== readByMe) m.isRead = true;
+    if (m.id <= upToMessageId && (m.senderId === state.me.id) !== readByMe) {
+      m.isRead = true;
+      m.deliveredAt ??= m.readAt ?? new Date().toISOString(); // reading implies delivery
+    }
   }
   render();
 });
 
 socket.on("message_deleted", removeMessage);
 
+// My messages reached the other person's client: two ticks.
+socket.on("messages_delivered", ({ conversationId, upToMessageId, deliveredAt }) => {
+  if (state.open?.id !== conversationId) return;
+  for (const m of state.open.messages.values()) {
+    if (m.id <= upToMessageId && m.senderId === state.me.id && !m.deliveredAt) m.deliveredAt = deliveredAt;
+  }
+  render();
+});
+
+// I marked a conversation unread in another tab.
+socket.on("conversation_unread", ({ conversationId }) => {
+  if (state.open?.id === conversationId) closeConversation();
+  reloadConversationsSoon();
+});
+
 socket.on("presence", ({ userId, isOnline: online, lastSeenAt }) => {
   state.online.set(userId, online);
   if (lastSeenAt !== undefined) state.lastSeen.set(userId, lastSeenAt);
+  // The server sends the real presence again when a block between us ends: time to look.
+  const conversations = [...state.conversations.values(), ...state.archived.values()];
+  if (conversations.some((c) => c.other.id === userId && c.blocked)) reloadConversationsSoon();
   renderSidebar();
   if (state.open?.other.id === userId) ui.showPeer(state.open.other, presenceOf(userId));
 });
@@ -433,6 +594,9 @@ function leave(message = "") {
   state.open = null;
   state.pending.clear();
   state.conversations.clear();
+  state.archived.clear();
+  state.blocked.clear();
+  state.view = "chats";
   setRoute(null, { push: false });
   messageList.clear();
   ui.showConversation(null);
@@ -477,6 +641,17 @@ for (const button of document.querySelectorAll("[data-show-form]")) {
 }
 
 ui.$("#logout").addEventListener("click", () => leave());
+
+ui.$("#block-button").addEventListener("click", toggleBlock);
+ui.$("#archive-button").addEventListener("click", toggleArchive);
+ui.$("#unmute-button").addEventListener("click", () => setMute(undefined));
+for (const item of document.querySelectorAll("[data-mute-hours]")) {
+  item.addEventListener("click", () => setMute(item.dataset.muteHours ? Number(item.dataset.muteHours) : null));
+}
+ui.$("#show-archived").addEventListener("click", () => {
+  state.view = state.view === "archived" ? "chats" : "archived";
+  renderSidebar();
+});
 ui.$("#back").addEventListener("click", () => closeConversation());
 
 let searchTimer = null;

@@ -131,14 +131,14 @@ function keepFocus(list, render) {
   if (focused) list.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
-export function renderConversations(conversations, { currentId, isOnline, onOpen }) {
+export function renderConversations(conversations, { currentId, isOnline, onOpen, onMarkUnread, archivedView = false }) {
   const list = $("#conversation-list");
   keepFocus(list, () =>
     list.replaceChildren(
       ...conversations.map((c) =>
         el(
           "li",
-          {},
+          { class: "conversation-row" },
           el(
             "button",
             {
@@ -158,13 +158,48 @@ export function renderConversations(conversations, { currentId, isOnline, onOpen
             el("span", { class: "preview", text: c.lastMessage || "" }),
             c.unread
               ? el("span", { class: "badge" }, String(c.unread), el("span", { class: "visually-hidden", text: " unread" }))
-              : null,
+              : c.muted
+                ? el("span", { class: "muted-mark", title: "Muted", text: "🔕" }, el("span", { class: "visually-hidden", text: " muted" }))
+                : null,
           ),
+          !c.unread && c.lastMessage
+            ? el("button", {
+                type: "button",
+                class: "mark-unread",
+                "data-key": `u${c.id}`,
+                "aria-label": `Mark the conversation with ${displayName(c.other)} as unread`,
+                title: "Mark as unread",
+                text: "Mark unread",
+                onclick: () => onMarkUnread(c),
+              })
+            : null,
         ),
       ),
     ),
   );
-  $("#no-conversations").hidden = conversations.length > 0;
+  $("#list-title").hidden = !archivedView;
+  $("#no-conversations").hidden = archivedView || conversations.length > 0;
+  $("#no-archived").hidden = !archivedView || conversations.length > 0;
+  const toggle = $("#show-archived");
+  toggle.setAttribute("aria-pressed", String(archivedView));
+  toggle.textContent = archivedView ? "Back to chats" : "Archived";
+}
+
+// The header's mute / archive / block controls and what blocking means for the composer.
+// `blockedByMe`: I block them (I can unblock); `blocked` alone: they block me.
+export function showConversationState({ hasConversation, blocked, blockedByMe, muted, mutedUntil, archived }) {
+  $("#mute-menu").hidden = muted || !hasConversation;
+  $("#mute-menu").open = false;
+  $("#unmute-button").hidden = !muted || !hasConversation;
+  $("#archive-button").hidden = !hasConversation;
+  $("#unmute-button").title = mutedUntil ? `Muted until ${new Date(mutedUntil).toLocaleString()}` : "Muted until you unmute";
+  $("#archive-button").textContent = archived ? "Unarchive" : "Archive";
+  $("#block-button").textContent = blockedByMe ? "Unblock" : "Block";
+  const banner = $("#blocked-banner");
+  banner.hidden = !blocked;
+  banner.textContent = blockedByMe ? "You blocked this person. Unblock them to send messages." : "You cannot message this person.";
+  $("#composer-input").disabled = blocked;
+  $("#composer button[type=submit]").disabled = blocked;
 }
 
 export function renderSearchResults(users, { isOnline, onPick }) {
@@ -226,11 +261,11 @@ function button(text, attrs = {}) {
 // order by a small reconciliation so merges after a reconnect never duplicate a message.
 // A separator (keyed by its local day) goes before the first message of each day.
 export class MessageList {
-  constructor({ onDelete, onRetry, onDiscard, onNearTop }) {
+  constructor({ onDelete, onRetry, onDiscard, onReport, onNearTop }) {
     this.scroller = $("#messages");
     this.list = $("#message-list");
     this.olderButton = $("#load-older");
-    this.on = { onDelete, onRetry, onDiscard };
+    this.on = { onDelete, onRetry, onDiscard, onReport };
     this.nodes = new Map();
     this.scroller.addEventListener("scroll", () => this.scroller.scrollTop < 80 && onNearTop());
     this.olderButton.addEventListener("click", onNearTop);
@@ -252,6 +287,8 @@ export class MessageList {
     const entry = { m, mine };
     entry.receipt = mine ? el("span", { class: "receipt" }) : null;
     entry.remove = mine ? button("Delete", { class: "action delete", "aria-label": "Delete message", onclick: () => this.askDelete(entry) }) : null;
+    entry.report = mine ? null : button("Report", { class: "action report", "aria-label": "Report this message", onclick: () => this.askReport(entry) });
+    entry.reportForm = mine ? null : this.reportForm(entry);
     entry.retry = mine ? button("Retry", { class: "action retry", onclick: () => this.on.onRetry(entry.m) }) : null;
     entry.discard = mine ? button("Discard", { class: "action discard", onclick: () => this.on.onDiscard(entry.m) }) : null;
     entry.confirm = mine
@@ -269,10 +306,48 @@ export class MessageList {
       "li",
       { class: mine ? "message mine" : "message theirs", onkeydown: (event) => event.key === "Escape" && this.cancelDelete(entry) },
       entry.content,
-      el("footer", { class: "meta" }, entry.time, entry.receipt, entry.retry, entry.discard, entry.remove),
+      el("footer", { class: "meta" }, entry.time, entry.receipt, entry.retry, entry.discard, entry.remove, entry.report),
       entry.confirm,
+      entry.reportForm,
     );
     return entry;
+  }
+
+  // Reporting asks why, in place: a reason (the API's three) and an optional note.
+  reportForm(entry) {
+    const reason = el(
+      "select",
+      { class: "report-reason", "aria-label": "Reason" },
+      el("option", { value: "spam", text: "Spam" }),
+      el("option", { value: "abuse", text: "Abuse or harassment" }),
+      el("option", { value: "other", text: "Something else" }),
+    );
+    const note = el("input", { class: "report-note", maxlength: "1000", placeholder: "Anything to add? (optional)", "aria-label": "Note" });
+    const form = el(
+      "form",
+      {
+        class: "report-form",
+        hidden: true,
+        onsubmit: async (event) => {
+          event.preventDefault();
+          if (await this.on.onReport(entry.m, reason.value, note.value.trim())) {
+            form.hidden = true;
+            form.reset();
+            entry.node.dataset.reported = "true";
+          }
+        },
+      },
+      el("strong", { text: "Report this message to the moderators" }),
+      reason,
+      note,
+      el("div", { class: "report-buttons" }, el("button", { type: "submit", class: "action send-report", text: "Send report" }), button("Cancel", { class: "action", onclick: () => (form.hidden = true) })),
+    );
+    return form;
+  }
+
+  askReport(entry) {
+    entry.reportForm.hidden = false;
+    entry.reportForm.querySelector("select").focus();
   }
 
   // Deleting asks first, in place: the confirmation takes the focus, Escape or Cancel backs out.
@@ -292,11 +367,20 @@ export class MessageList {
   update(entry, m) {
     entry.m = m;
     if (m.id) entry.node.dataset.id = m.id;
+    if (entry.report) entry.report.hidden = !m.id;
     if (!entry.receipt) return;
     const failed = m.state === "failed";
-    const status = m.state === "sending" ? "Sending…" : failed ? `Not sent: ${m.error}` : m.isRead ? "Read" : "Sent";
-    entry.node.dataset.state = m.state || (m.isRead ? "read" : "sent");
-    entry.receipt.textContent = status;
+    const receipt = m.state || (m.isRead ? "read" : m.deliveredAt ? "delivered" : "sent");
+    entry.node.dataset.state = receipt;
+    entry.receipt.dataset.receipt = receipt;
+    if (m.state) {
+      entry.receipt.textContent = failed ? `Not sent: ${m.error}` : "Sending…";
+    } else {
+      // One tick sent, two delivered, two coloured read; the word is there for screen readers.
+      const word = { sent: "Sent", delivered: "Delivered", read: "Read" }[receipt];
+      entry.receipt.title = word;
+      entry.receipt.replaceChildren(el("span", { class: "ticks", "aria-hidden": "true", text: receipt === "sent" ? "✓" : "✓✓" }), el("span", { class: "visually-hidden", text: word }));
+    }
     entry.remove.hidden = !m.id || !entry.confirm.hidden;
     entry.retry.hidden = entry.discard.hidden = !failed;
     // A rate-limited send can be retried once the server's Retry-After has passed.
