@@ -53,18 +53,40 @@ class SocketIdentity:
     expires_at: datetime
 
 
-def identity_from_access_token(raw: Any) -> SocketIdentity:
-    """Validate an access token and load its active user, or raise Unauthenticated."""
+_REFUSED = "The access token is invalid, expired or its user is deactivated."
+
+
+def validated_access_token(raw: Any) -> Token:
+    """An access token's signature, expiry and type, checked without the database; raises
+    Unauthenticated. `identity_of` then checks its user."""
     if not isinstance(raw, str) or not raw or len(raw) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("A valid access token is required.")
-    auth = BearerAuthentication()
     try:
-        token = auth.get_validated_token(raw.encode())
-        user = auth.get_user(token)
+        token = BearerAuthentication().get_validated_token(raw.encode())
+        int(token[api_settings.USER_ID_CLAIM])
+    except (TokenError, InvalidToken, KeyError, TypeError, ValueError) as exc:
+        raise Unauthenticated(_REFUSED) from exc
+    return token
+
+
+def token_user_id(token: Token) -> int:
+    """The user id a validated token names (its user is not checked yet)."""
+    return int(token[api_settings.USER_ID_CLAIM])
+
+
+def identity_of(token: Token) -> SocketIdentity:
+    """A validated token's user, loaded and checked (active, password unchanged); raises Unauthenticated."""
+    try:
+        user = BearerAuthentication().get_user(token)
     except (TokenError, InvalidToken, AuthenticationFailed) as exc:
-        raise Unauthenticated("The access token is invalid, expired or its user is deactivated.") from exc
+        raise Unauthenticated(_REFUSED) from exc
     expires_at = datetime.fromtimestamp(int(token["exp"]), tz=UTC)
     return SocketIdentity(user=user, expires_at=expires_at)
+
+
+def identity_from_access_token(raw: Any) -> SocketIdentity:
+    """Validate an access token and load its active user, or raise Unauthenticated."""
+    return identity_of(validated_access_token(raw))
 
 
 def tokens_for(user: User) -> dict[str, str]:

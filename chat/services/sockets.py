@@ -16,10 +16,17 @@ from chat.selectors.people import blocked_either_way, partner_ids
 
 def socket_opened(*, user: User, channel_name: str) -> set[int]:
     """Record a socket; on the user's first one, tell everyone who shares a conversation. Returns
-    whom the user blocks or is blocked by: the socket drops the events between them."""
+    whom the user blocks or is blocked by: the socket drops the events between them. When the
+    announcement fails (the partner query meets a dead connection) the socket is forgotten again:
+    its session does not start, and nothing else would remove it."""
+    blocked = blocked_either_way(user.pk)
     if presence.socket_connected(user.pk, channel_name):
-        events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
-    return blocked_either_way(user.pk)
+        try:
+            events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
+        except Exception:
+            presence.socket_closed(user.pk, channel_name, [])
+            raise
+    return blocked
 
 
 def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -> None:

@@ -15,8 +15,9 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from rest_framework_simplejwt.tokens import Token
 
-from accounts.auth import identity_from_access_token
+from accounts.auth import SocketIdentity, identity_from_access_token, validated_access_token
 from chat import metrics, payloads
 from chat.services import conversations, edits, messages, reactions, sockets
 from chat.validation import EditRequest, ReactionRequest, SendRequest
@@ -87,8 +88,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             self.session.await_authentication(settings.WS_AUTH_TIMEOUT_SECONDS)
             return
         try:
-            identity = await in_thread(identity_from_access_token)(token)
-            await self._start(identity)
+            await self._start(validated_access_token(token))
         except Unauthenticated:
             await self._close(CLOSE_UNAUTHENTICATED)
         except (OperationalError, InterfaceError) as exc:
@@ -97,11 +97,13 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             logger.warning("database unavailable: closing the new socket", extra={"error": type(exc).__name__})
             await self._close(CLOSE_UNAVAILABLE)
 
-    async def _start(self, identity: Any) -> None:
-        if not await self.session.start(identity):
+    async def _start(self, token: Token) -> SocketIdentity | None:
+        identity = await self.session.start(token)
+        if identity is None:
             await self._close(CLOSE_UNAVAILABLE)
-            return
+            return None
         await self._send("connected", {"userId": identity.user.pk})
+        return identity
 
     async def disconnect(self, code: int) -> None:
         if self._counted:
@@ -160,15 +162,18 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
 
     async def on_authenticate(self, token: str) -> dict[str, Any] | None:
         try:
+            if self.session.user is None:
+                started = await self._start(validated_access_token(token))
+                if started is None:
+                    return None
+                return {"userId": started.user.pk, "expiresAt": payloads.iso(started.expires_at)}
             identity = await in_thread(identity_from_access_token)(token)
         except Unauthenticated:
             if self.session.user is None:
                 await self._close(CLOSE_UNAUTHENTICATED)
                 return None
             raise
-        if self.session.user is None:
-            await self._start(identity)
-        elif identity.user.pk != self.session.user.pk:
+        if identity.user.pk != self.session.user.pk:
             raise Forbidden("That token belongs to another user.")
         else:
             self.session.renew(identity)

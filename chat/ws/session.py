@@ -9,6 +9,7 @@ the deadlines that close the socket with 4401.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,8 +17,9 @@ from typing import Any, Protocol
 
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections
+from rest_framework_simplejwt.tokens import Token
 
-from accounts.auth import SocketIdentity
+from accounts.auth import SocketIdentity, identity_of, token_user_id
 from accounts.models import User
 from chat import events, presence
 from chat.access import conversation_of_participant
@@ -47,6 +49,12 @@ def in_thread[R](func: Callable[..., R]) -> Callable[..., Awaitable[R]]:
             close_old_connections()
 
     return SyncToAsync(wrapped, thread_sensitive=False)
+
+
+def _open(token: Token, channel_name: str) -> tuple[SocketIdentity, set[int]]:
+    """The token's user, checked, and the socket recorded for it: one worker-thread call."""
+    identity = identity_of(token)
+    return identity, sockets.socket_opened(user=identity.user, channel_name=channel_name)
 
 
 class Socket(Protocol):
@@ -85,22 +93,31 @@ class Session:
         if self.user is None:
             self.socket.close_soon(CLOSE_UNAUTHENTICATED)
 
-    async def start(self, identity: SocketIdentity) -> bool:
-        """Join the personal room and come online; False when the channel layer is unreachable."""
+    async def start(self, token: Token) -> SocketIdentity | None:
+        """Join the personal room, then check the token's user and come online in one worker-thread
+        call (docs/benchmarks.md, "one connect hop"); None when the channel layer is unreachable.
+        The room comes first, so no block or event committed after the user's state was read is
+        missed: the consumer handles what arrives meanwhile once the session has started."""
+        group = events.user_group(token_user_id(token))
         try:
-            await self.socket.channel_layer.group_add(events.user_group(identity.user.pk), self.socket.channel_name)
+            await self.socket.channel_layer.group_add(group, self.socket.channel_name)
         except Exception:
             # A session outside its personal room would hear nothing. This is the layer's first
             # Redis call for a socket (its channel is made without Redis), so an unreachable Redis
             # shows here: the client retries with backoff.
             logger.warning("channel layer unavailable: closing the new socket", exc_info=True)
-            return False
+            return None
+        try:
+            identity, blocked = await in_thread(_open)(token, self.socket.channel_name)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.socket.channel_layer.group_discard(group, self.socket.channel_name)
+            raise
         self.user = identity.user
-        self.renew(identity)
-        blocked = await in_thread(sockets.socket_opened)(user=identity.user, channel_name=self.socket.channel_name)
         self.blocked = frozenset(blocked)
+        self.renew(identity)
         self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
-        return True
+        return identity
 
     def renew(self, identity: SocketIdentity) -> None:
         """A fresh token for the same user: the socket now closes when this one expires."""
