@@ -9,7 +9,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import passwords
+from accounts import limits, names, passwords
 from accounts.auth import tokens_for
 from accounts.models import User
 from core.errors import Invalid, Unauthenticated
@@ -17,10 +17,18 @@ from core.errors import Invalid, Unauthenticated
 TAKEN = "A user with that username already exists."
 
 
-def register(*, username: str, password: str, email: str = "", first_name: str = "", last_name: str = "") -> User:
-    """A new active user; Django's password validators apply, and names are unique in any case."""
+def register(
+    *, address: str, username: str, password: str, email: str = "", first_name: str = "", last_name: str = ""
+) -> User:
+    """A new active user; Django's password validators apply, names are unique in any case and
+    by look (accounts.names), and a client `address` signs up at most SIGNUP_RATE_LIMIT times."""
+    limits.signup_attempt(address=address)
+    if names.is_reserved(username):
+        raise Invalid.field("username", names.RESERVED_NAME)
     if User.objects.filter(username__iexact=username).exists():
         raise Invalid.field("username", TAKEN)
+    if User.objects.filter(username_skeleton__in=names.looks(username)).exists():
+        raise Invalid.field("username", names.LOOKS_TAKEN)
     user = User(
         username=User.normalize_username(username),
         email=User.objects.normalize_email(email),
@@ -36,17 +44,29 @@ def register(*, username: str, password: str, email: str = "", first_name: str =
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves an enclosing transaction usable
             user.save()
-    except IntegrityError:  # a concurrent registration took the name between check and insert
+    except IntegrityError:  # a concurrent registration took the name (or its look) between check and insert
         raise Invalid.field("username", TAKEN) from None
     return user
 
 
-def log_in(*, username: str, password: str) -> dict[str, str]:
-    """A token pair for the right password of an active user (accounts.backends checks it)."""
-    user = authenticate(None, username=username, password=password)
+def check_credentials(*, username: str, password: str, address: str) -> User:
+    """The active user with this password (accounts.backends checks it), within the failed-login
+    limits (accounts.limits): the one login of REST and of /admin/login/."""
+    attempt = limits.login_attempt(username=username, address=address)
+    try:
+        user = authenticate(None, username=username, password=password)
+    except BaseException:
+        attempt.give_back()  # the hash queue was full: not a wrong password
+        raise
     if not isinstance(user, User):
         raise Unauthenticated("Invalid username or password, or the account is deactivated.")
-    return tokens_for(user)
+    attempt.give_back()
+    return user
+
+
+def log_in(*, username: str, password: str, address: str) -> dict[str, str]:
+    """A token pair for the right password of an active user."""
+    return tokens_for(check_credentials(username=username, password=password, address=address))
 
 
 def refresh_tokens(*, refresh: str) -> dict[str, str]:

@@ -17,15 +17,25 @@ from accounts.models import User
 from accounts.presence import online_among
 from accounts.presenters import profile, user_summary
 from accounts.serializers import CredentialsSerializer, RefreshSerializer, RegisterSerializer
+from core.clientip import client_address
 from core.openapi import RETRY_AFTER, FailureSerializer, failures
 from core.rest import envelope
 
-# Sign-up and login wait for a password hash (accounts.passwords); a long queue is a 429.
-HASH_QUEUE_FULL = {
+# Sign-up and login wait for a password hash (accounts.passwords); a long queue is a 429, and
+# so is a client over its limits (accounts.limits).
+SIGNUP_LIMITED = {
     429: OpenApiResponse(
         FailureSerializer,
-        description="Too many sign-ups and logins at once (the password hash queue is full); "
-        "`Retry-After` says when to retry.",
+        description="Too many sign-ups from this client address (SIGNUP_RATE_LIMIT), or too many sign-ups "
+        "and logins at once (the password hash queue is full); `Retry-After` says when to retry.",
+    )
+}
+LOGIN_LIMITED = {
+    429: OpenApiResponse(
+        FailureSerializer,
+        description="Too many failed logins for this username or from this client address "
+        "(LOGIN_FAILURES_PER_USERNAME, LOGIN_FAILURES_PER_ADDRESS), the same answer whether the name "
+        "exists or not; or the password hash queue is full. `Retry-After` says when to retry.",
     )
 }
 
@@ -44,13 +54,15 @@ class RegisterView(APIView):
         operation_id="register",
         tags=["auth"],
         summary="Create an account",
-        description="Django's password validators apply. Returns the new user and a token pair.",
+        description="Django's password validators apply; a name that looks like a taken one (its Unicode "
+        "confusable skeleton matches) or a reserved one is a 400 on `username`. Returns the new user and a token pair.",
         request=RegisterSerializer,
         parameters=[RETRY_AFTER],
-        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415), **HASH_QUEUE_FULL},
+        responses={201: schemas.RegisteredEnvelope, **failures(400, 413, 415), **SIGNUP_LIMITED},
     )
     def post(self, request: Request) -> Response:
-        user = services.register(**_validated(RegisterSerializer, request.data))
+        data = _validated(RegisterSerializer, request.data)
+        user = services.register(address=client_address(request.META), **data)
         return envelope(
             {"user": user_summary(user, online=()), **tokens_for(user)},
             status_code=201,
@@ -68,11 +80,12 @@ class TokenView(APIView):
         summary="Log in: username and password for a token pair",
         request=CredentialsSerializer,
         parameters=[RETRY_AFTER],
-        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415), **HASH_QUEUE_FULL},
+        responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415), **LOGIN_LIMITED},
     )
     def post(self, request: Request) -> Response:
         data = _validated(CredentialsSerializer, request.data)
-        return envelope(services.log_in(username=data["username"], password=data["password"]))
+        address = client_address(request.META)
+        return envelope(services.log_in(username=data["username"], password=data["password"], address=address))
 
 
 class TokenRefreshView(APIView):

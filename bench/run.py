@@ -161,6 +161,10 @@ def _server_env(db_url: str, redis_url: str, prefix: str, secret: str, settings_
             "REDIS_URL": redis_url,
             "CHANNEL_PREFIX": prefix,
             "MESSAGE_RATE_LIMIT": "off",
+            # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+            "SIGNUP_RATE_LIMIT": "off",
+            "LOGIN_FAILURES_PER_USERNAME": "off",
+            "LOGIN_FAILURES_PER_ADDRESS": "off",
             "JWT_SECRET": secret,
             "JWT_ACCESS_MINUTES": "180",
             "DEBUG": "false",
@@ -730,7 +734,8 @@ def main() -> int:
 
     env = _server_env(db_url, redis_url, prefix, secret, plan.settings_module)
     shared = ("DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX", "JWT_SECRET", "JWT_ACCESS_MINUTES", "DEBUG")
-    os.environ.update({k: env[k] for k in (*shared, "MESSAGE_RATE_LIMIT", "ALLOWED_HOSTS", "LOG_LEVEL")})
+    limits = ("MESSAGE_RATE_LIMIT", "SIGNUP_RATE_LIMIT")
+    os.environ.update({k: env[k] for k in (*shared, *limits, "ALLOWED_HOSTS", "LOG_LEVEL")})
     os.environ["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
     # The in-process Django (setup, tokens, ledger, query counts) needs no standing pool.
     os.environ["DB_POOL_MIN"] = "0"

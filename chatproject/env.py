@@ -6,6 +6,7 @@ traceback or, worse, a silently wrong default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -116,3 +117,14 @@ def origin_of(url: str, name: str) -> str:
     if not match:
         raise EnvError(f"{name} must hold http(s) URLs separated by commas, got {url!r}")
     return f"{match.group(1)}://{match.group(2)}".lower()
+
+
+def parse_networks(name: str, items: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse addresses and CIDR blocks (`10.0.0.0/8, 127.0.0.1`) into networks."""
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise EnvError(f"{name} must hold IP addresses or CIDR blocks separated by commas, got {item!r}") from None
+    return tuple(networks)

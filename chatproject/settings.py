@@ -15,7 +15,7 @@ from typing import Any
 
 import dj_database_url
 
-from chatproject.env import Env, EnvError, origin_of, parse_rate, parse_window
+from chatproject.env import Env, EnvError, origin_of, parse_networks, parse_rate, parse_window
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ FRONTEND_ORIGINS = [origin_of(url, "FRONTEND_URL") for url in env.items("FRONTEN
 # --- Applications ---------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "accounts.apps.ChatAdminConfig",  # django.contrib.admin, its login limited (accounts/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -202,6 +202,18 @@ PASSWORD_HASH_CONCURRENCY = env.integer(
 )
 PASSWORD_HASH_WAIT_SECONDS = env.integer("PASSWORD_HASH_WAIT_SECONDS", 30, maximum=3600)
 AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
+
+# Brute-force limits (accounts/limits.py), in the shared store so they hold across processes:
+# failed logins (REST and /admin/login/) per username and per client address, sign-ups per address.
+LOGIN_FAILURES_PER_USERNAME = parse_rate(
+    "LOGIN_FAILURES_PER_USERNAME", env.string("LOGIN_FAILURES_PER_USERNAME", "10/15m")
+)
+LOGIN_FAILURES_PER_ADDRESS = parse_rate(
+    "LOGIN_FAILURES_PER_ADDRESS", env.string("LOGIN_FAILURES_PER_ADDRESS", "50/15m")
+)
+SIGNUP_RATE_LIMIT = parse_rate("SIGNUP_RATE_LIMIT", env.string("SIGNUP_RATE_LIMIT", "10/h"))
+# Proxies whose X-Forwarded-For is believed (core/clientip.py); none: the socket peer is the client.
+TRUSTED_PROXIES = parse_networks("TRUSTED_PROXIES", env.items("TRUSTED_PROXIES", []))
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.integer("JWT_ACCESS_MINUTES", 15)),

@@ -48,3 +48,43 @@ def first_in(key: str, *, seconds: float, what: str = "event") -> bool:
         _store_error(exc, what)
         return True
     return False
+
+
+class Taken:
+    """Events counted by `take_all`; `give_back` un-counts them (a login that turned out right)."""
+
+    __slots__ = ("_members",)
+
+    def __init__(self, members: list[tuple[str, str]]) -> None:
+        self._members = members
+
+    def give_back(self) -> None:
+        members, self._members = self._members, []
+        if not members:
+            return
+        try:
+            store.shared().remove_all(members)
+        except STORE_ERRORS as exc:
+            _store_error(exc, "giving back")
+
+
+def take_all(limits: list[tuple[str, int, int]], *, what: str, message: str) -> Taken:
+    """Count one event under each `(key, count, seconds)`, all of them or none, or raise
+    RateLimited(`message`, with `{seconds}` filled in) for the first limit that is full.
+
+    Counted before the work it guards, so that parallel attempts cannot all pass a check made
+    before any of them is recorded; the caller gives the events back when they should not count.
+    """
+    taken: list[tuple[str, str]] = []
+    for key, count, seconds in limits:
+        member = uuid.uuid4().hex
+        try:
+            live = store.shared().add(key, member, float(seconds))
+        except STORE_ERRORS as exc:
+            _store_error(exc, what)
+            return Taken(taken)
+        taken.append((key, member))
+        if live > count:
+            Taken(taken).give_back()
+            raise RateLimited(seconds, message.format(seconds=seconds))
+    return Taken(taken)

@@ -98,6 +98,10 @@ def live_server(workdir: Path, *, seed: bool = False, env: dict[str, str] | None
         "DEBUG": "false",
         "JWT_SECRET": "browser-test-secret-" + "x" * 40,
         "MESSAGE_RATE_LIMIT": "off",
+        # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+        "SIGNUP_RATE_LIMIT": "off",
+        "LOGIN_FAILURES_PER_USERNAME": "off",
+        "LOGIN_FAILURES_PER_ADDRESS": "off",
         "CHANNEL_PREFIX": f"browser-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

@@ -42,6 +42,10 @@ class Served:
             "DEBUG": "false",
             "JWT_SECRET": "serve-test-secret-" + "x" * 40,
             "MESSAGE_RATE_LIMIT": "off",
+            # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+            "SIGNUP_RATE_LIMIT": "off",
+            "LOGIN_FAILURES_PER_USERNAME": "off",
+            "LOGIN_FAILURES_PER_ADDRESS": "off",
             "CHANNEL_PREFIX": f"serve-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",

@@ -39,6 +39,10 @@ def serve_env(database_url: str, **extra: str) -> dict[str, str]:
         "DEBUG": "false",
         "JWT_SECRET": SECRET,
         "MESSAGE_RATE_LIMIT": "off",
+        # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+        "SIGNUP_RATE_LIMIT": "off",
+        "LOGIN_FAILURES_PER_USERNAME": "off",
+        "LOGIN_FAILURES_PER_ADDRESS": "off",
         "CHANNEL_PREFIX": f"startup-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

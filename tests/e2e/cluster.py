@@ -112,6 +112,10 @@ def _server_env(database_url: str, redis_url: str | None, prefix: str) -> dict[s
         "DEBUG": "false",
         "JWT_SECRET": JWT_SECRET,
         "MESSAGE_RATE_LIMIT": "off",
+        # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+        "SIGNUP_RATE_LIMIT": "off",
+        "LOGIN_FAILURES_PER_USERNAME": "off",
+        "LOGIN_FAILURES_PER_ADDRESS": "off",
         "CHANNEL_PREFIX": prefix,
         "DB_SYNC": "false",
         "DB_SEED": "false",
@@ -201,12 +205,13 @@ def _database(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def run_cluster(workdir: Path) -> Iterator[Cluster]:
-    """Two processes with REDIS_URL (they need Redis to share rooms), else one."""
+def run_cluster(workdir: Path, overrides: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """Two processes with REDIS_URL (they need Redis to share rooms), else one; `overrides` are
+    settings of the environment (limits a test wants on)."""
     redis_url = os.environ.get("REDIS_URL") or None
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     with _database(workdir) as database_url:
-        env = _server_env(database_url, redis_url, prefix)
+        env = {**_server_env(database_url, redis_url, prefix), **(overrides or {})}
         _migrate(env, workdir / "migrate.log")
         servers: list[Server] = []
         try:

@@ -248,6 +248,10 @@ def daphne_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         "DEBUG": "false",
         "JWT_SECRET": "fault-test-secret-" + "x" * 40,
         "MESSAGE_RATE_LIMIT": "off",
+        # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
+        "SIGNUP_RATE_LIMIT": "off",
+        "LOGIN_FAILURES_PER_USERNAME": "off",
+        "LOGIN_FAILURES_PER_ADDRESS": "off",
         "CHANNEL_PREFIX": f"faults-{uuid.uuid4().hex[:8]}",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",

@@ -1,0 +1,52 @@
+"""Accounts and abuse, black-box against real servers: the limits hold across two processes
+(with Redis), since they live in the shared store. A cluster of its own, with the limits on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.cluster import Cluster, User, register, run_cluster
+
+PASSWORD = "e2e-Pass-2026!x"
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    overrides = {
+        "LOGIN_FAILURES_PER_USERNAME": "4/m",
+        "LOGIN_FAILURES_PER_ADDRESS": "off",
+        "SIGNUP_RATE_LIMIT": "3/h",
+    }
+    with run_cluster(tmp_path_factory.mktemp("abuse"), overrides) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def signed_up(strict: Cluster) -> list[User]:
+    """The three sign-ups this address may make in the hour, on alternating processes."""
+    return [register(server, "ab") for server in (strict.a, strict.b, strict.a)]
+
+
+def test_sign_ups_per_address_count_across_processes(strict: Cluster, signed_up: list[User]) -> None:
+    for server in (strict.b, strict.a):
+        status, body = server.request("POST", "/api/auth/register", {"username": "ab-late", "password": PASSWORD})
+        assert status == 429, body
+        assert "sign-ups" in body["message"]
+
+
+def test_failed_logins_count_across_processes(strict: Cluster, signed_up: list[User]) -> None:
+    user = signed_up[0]
+    for server in [strict.a, strict.b] * 2:  # four wrong guesses, alternating processes
+        status, _ = server.request("POST", "/api/auth/token", {"username": user.username, "password": "wrong"})
+        assert status == 401
+    for server in (strict.a, strict.b):
+        status, body = server.request("POST", "/api/auth/token", {"username": user.username, "password": PASSWORD})
+        assert status == 429, body
+        assert body["message"].startswith("Too many failed logins")
+    other = signed_up[1]
+    assert strict.b.api("POST", "/api/auth/token", {"username": other.username, "password": PASSWORD})["access"]
+    unknown = {"username": f"nobody{uuid.uuid4().hex[:6]}", "password": "x"}
+    assert strict.b.request("POST", "/api/auth/token", unknown)[0] == 401
