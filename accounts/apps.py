@@ -6,6 +6,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
 
+    def ready(self) -> None:
+        from accounts import signals  # noqa: F401  (connects the receivers)
+
 
 class ChatAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with the login of accounts.admin_site (named in INSTALLED_APPS)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -89,6 +90,24 @@ def identity_from_access_token(raw: Any) -> SocketIdentity:
     return identity_of(validated_access_token(raw))
 
 
+# A rotated refresh token names the login it descends from (the first token's jti), so that a
+# reuse can revoke the family it belongs to (accounts.services.refresh_tokens).
+FAMILY_CLAIM = "fam"
+
+
 def tokens_for(user: User) -> dict[str, str]:
+    """A fresh pair: a login, so its refresh token starts a family of its own."""
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def family_of(claims: dict[str, Any]) -> str:
+    return str(claims.get(FAMILY_CLAIM) or claims.get(api_settings.JTI_CLAIM) or "")
+
+
+def unverified_claims(stored: str) -> dict[str, Any]:
+    """The claims of a token as the blacklist app stored it (our own text: no check needed)."""
+    try:
+        return dict(jwt.decode(stored, options={"verify_signature": False}))
+    except jwt.PyJWTError:
+        return {}

@@ -6,10 +6,15 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.dispatch import Signal
 
 from accounts.names import LOOKS_TAKEN, looks, skeleton
+
+# Sent by User.save, inside its transaction, when set_password() changed the password:
+# accounts.signals revokes the user's refresh tokens, chat.signals closes their sockets.
+password_changed = Signal()
 
 
 class User(AbstractUser):
@@ -42,4 +47,11 @@ class User(AbstractUser):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "username" in update_fields:
             kwargs["update_fields"] = {*update_fields, "username_skeleton"}
-        super().save(*args, **kwargs)
+        # set_password() keeps the raw password until the save (Django's AbstractBaseUser does the
+        # same to call its validators' password_changed); a login's re-hash assigns `password`
+        # directly and is no change. A new user has no tokens to revoke.
+        changed = getattr(self, "_password", None) is not None and self.pk is not None and not self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if changed:
+                password_changed.send(sender=User, user=self)

@@ -96,7 +96,9 @@ class TokenRefreshView(APIView):
         operation_id="refreshToken",
         tags=["auth"],
         summary="Spend a refresh token for a new pair",
-        description="Refresh tokens rotate and are single use: the one sent is blacklisted.",
+        description="Refresh tokens rotate and are single use: the one sent is spent, exactly once however "
+        "many requests race with it. A reuse of a spent token is a 401 and revokes every token issued "
+        "from the same login (its family).",
         request=RefreshSerializer,
         responses={200: schemas.TokenPairEnvelope, **failures(400, 401, 413, 415)},
     )

@@ -74,6 +74,22 @@ class Server:
 class Cluster:
     servers: list[Server]
     database: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def shell(self, code: str, timeout: float = 60) -> str:
+        """Run Python in `manage.py shell` against the cluster's database and Redis (an operator's
+        change, such as a password set from the admin); its output."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode:
+            raise RuntimeError(f"manage.py shell failed:\n{result.stderr.decode(errors='replace')[-3000:]}")
+        return result.stdout.decode()
 
     @property
     def cross_process(self) -> bool:
@@ -232,7 +248,7 @@ def run_cluster(workdir: Path, overrides: dict[str, str] | None = None) -> Itera
                     )
                 servers.append(Server(name=name, port=port, process=process, log_path=log_path))
             _wait_serving(servers)
-            yield Cluster(servers=servers, database=database_url)
+            yield Cluster(servers=servers, database=database_url, env=env)
         finally:
             _stop([server.process for server in servers])
 

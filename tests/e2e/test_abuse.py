@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.cluster import Cluster, User, register, run_cluster
+from tests.e2e.cluster import Cluster, User, open_socket, register, run_cluster
 
 PASSWORD = "e2e-Pass-2026!x"
 
@@ -26,7 +27,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def signed_up(strict: Cluster) -> list[User]:
-    """The three sign-ups this address may make in the hour, on alternating processes."""
+    """The three sign-ups this address may make in the hour, on alternating processes (the
+    module's users: the first is then held by the login limit, the last changes its password)."""
     return [register(server, "ab") for server in (strict.a, strict.b, strict.a)]
 
 
@@ -50,3 +52,35 @@ def test_failed_logins_count_across_processes(strict: Cluster, signed_up: list[U
     assert strict.b.api("POST", "/api/auth/token", {"username": other.username, "password": PASSWORD})["access"]
     unknown = {"username": f"nobody{uuid.uuid4().hex[:6]}", "password": "x"}
     assert strict.b.request("POST", "/api/auth/token", unknown)[0] == 401
+
+
+def test_exactly_one_of_ten_parallel_refreshes_succeeds_across_processes(
+    strict: Cluster, signed_up: list[User]
+) -> None:
+    user = signed_up[2]
+    refresh = strict.a.api("POST", "/api/auth/token", {"username": user.username, "password": PASSWORD})["refresh"]
+    servers = [strict.a, strict.b] * 5
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda s: s.request("POST", "/api/auth/token/refresh", {"refresh": refresh}), servers))
+    assert sorted(status for status, _ in answers) == [200] + [401] * 9, answers
+
+
+async def test_a_password_change_closes_the_users_sockets_on_every_process(
+    strict: Cluster, signed_up: list[User]
+) -> None:
+    user, other = signed_up[2], signed_up[1]
+    sockets = [await open_socket(server, user) for server in (strict.a, strict.b)]
+    bystander = await open_socket(strict.b, other)
+    strict.shell(
+        "from accounts.models import User; "
+        f"u = User.objects.get(pk={user.id}); u.set_password('another-Pass-2026!y'); u.save()"
+    )
+    try:
+        for sock in sockets:
+            assert await sock.close_code() == 4401
+        assert await bystander.drain(0.5) == []
+        status, _ = strict.a.request("POST", "/api/auth/token", {"username": user.username, "password": PASSWORD})
+        assert status == 401
+    finally:
+        for sock in [*sockets, bystander]:
+            await sock.close()
