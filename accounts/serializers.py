@@ -36,7 +36,15 @@ class RefreshSerializer(serializers.Serializer[Any]):
     refresh = StrictCharField(max_length=4096)
 
 
+SEARCH_TOO_SHORT = "Give at least 2 characters to search for."
+
+
 class UserSearchSerializer(serializers.Serializer[Any]):
+    # Required, and 2 characters at least (after trimming): the directory is for finding someone,
+    # not for listing every account (the contract).
     search = serializers.CharField(
-        required=False, allow_blank=True, max_length=150, help_text="Part of a username, first or last name (any case)."
+        min_length=2,
+        max_length=150,
+        help_text="Part of a username, first or last name (any case); 2 to 150 characters after trimming.",
+        error_messages={"required": SEARCH_TOO_SHORT, "blank": SEARCH_TOO_SHORT, "min_length": SEARCH_TOO_SHORT},
     )

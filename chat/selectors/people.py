@@ -1,11 +1,12 @@
-"""Who a user shares a conversation with, whom they block, and whose presence they may see."""
+"""Who a user shares a conversation with, whom they block, and whose presence they may see:
+presence is private to people who share a conversation and neither of whom blocks the other."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from chat.models import Block, Conversation
@@ -62,12 +63,24 @@ def blocked_by(user: User) -> list[User]:
 
 def presence_hidden_from(viewer_id: int, user_ids: Iterable[int]) -> set[int]:
     """The one rule of whose presence a viewer may not see, among `user_ids` (one query): anyone
-    blocked either way. They show as offline with no last_seen_at; the viewer always sees
-    themself."""
+    who shares no conversation with the viewer, and anyone blocked either way. They show as
+    offline with no last_seen_at (every REST user shape and the directory ask this; socket events
+    that carry presence go to partners only, `partner_ids`, by the same rule); the viewer always
+    sees themself."""
     ids = {i for i in user_ids if i != viewer_id}
     if not ids:
         return set()
-    rows = Block.objects.filter(
-        Q(blocker_id=viewer_id, blocked_id__in=ids) | Q(blocked_id=viewer_id, blocker_id__in=ids)
-    ).values_list("blocker_id", "blocked_id")
-    return {blocked if blocker == viewer_id else blocker for blocker, blocked in rows}
+    blocked = Block.objects.filter(
+        Q(blocker_id=OuterRef("participant_1_id"), blocked_id=OuterRef("participant_2_id"))
+        | Q(blocker_id=OuterRef("participant_2_id"), blocked_id=OuterRef("participant_1_id"))
+    )
+    shared = (
+        Conversation.objects.filter(
+            Q(participant_1_id=viewer_id, participant_2_id__in=ids)
+            | Q(participant_2_id=viewer_id, participant_1_id__in=ids)
+        )
+        .filter(~Exists(blocked))
+        .values_list("participant_1_id", "participant_2_id")
+    )
+    partners = {p2 if p1 == viewer_id else p1 for p1, p2 in shared}
+    return ids - partners

@@ -233,7 +233,9 @@ def test_unknown_api_path_is_404_in_envelope(as_alice: APIClient) -> None:
 
 def test_users_lists_active_others_as_summaries(as_alice: APIClient, bob: User, carol: User) -> None:
     User.objects.filter(pk=carol.pk).update(is_active=False)
-    data = as_alice.get(USERS).json()["data"]
+    assert as_alice.get(USERS, {"search": "carol"}).json()["data"]["users"] == []
+    assert as_alice.get(USERS, {"search": "alice"}).json()["data"]["users"] == []  # never the caller
+    data = as_alice.get(USERS, {"search": "bo"}).json()["data"]
     assert [u["username"] for u in data["users"]] == ["bob"]
     assert set(data["users"][0]) == SUMMARY_KEYS
     assert (data["total"], data["page"], data["limit"], data["totalPages"]) == (1, 1, 20, 1)
@@ -252,7 +254,7 @@ def test_users_search_matches_username_and_names_case_insensitively(as_alice: AP
 def test_users_paginates(as_alice: APIClient, make_user: Any) -> None:
     for i in range(5):
         make_user(f"member{i}")
-    data = as_alice.get(USERS, {"page": 2, "limit": 2}).json()["data"]
+    data = as_alice.get(USERS, {"search": "member", "page": 2, "limit": 2}).json()["data"]
     assert [u["username"] for u in data["users"]] == ["member2", "member3"]
     assert (data["total"], data["totalPages"]) == (5, 3)
 
@@ -261,7 +263,16 @@ def test_users_paginates(as_alice: APIClient, make_user: Any) -> None:
     "query", [{"page": 0}, {"page": "x"}, {"limit": 0}, {"limit": 101}, {"limit": "-1"}, {"page": "1.5"}]
 )
 def test_users_rejects_bad_paging(as_alice: APIClient, query: dict[str, Any]) -> None:
-    assert_failure(as_alice.get(USERS, query), 400)
+    assert_failure(as_alice.get(USERS, {"search": "bob", **query}), 400)
+
+
+@pytest.mark.parametrize("query", [{}, {"search": ""}, {"search": "b"}, {"search": "  b  "}, {"search": "x" * 151}])
+def test_users_needs_a_search_term_of_two_characters_or_more(
+    as_alice: APIClient, bob: User, query: dict[str, Any]
+) -> None:
+    body = assert_failure(as_alice.get(USERS, query), 400)
+    assert set(body["errors"]) == {"search"}
+    assert body["message"].startswith("search: ")
 
 
 def test_users_requires_authentication(anon: APIClient) -> None:

@@ -108,7 +108,9 @@ def test_search_everywhere_with_reactions_runs_four_queries_at_any_page_size(
 
 
 def test_users_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
-    assert_flat(as_alice, "/api/auth/users", {}, "users", expected=4)
+    """The caller, the count, the page, and whose presence of them the caller may see
+    (chat.selectors.people.presence_hidden_from)."""
+    assert_flat(as_alice, "/api/auth/users", {"search": "user"}, "users", expected=4)
 
 
 def test_unread_runs_four_queries_however_many_conversations(

@@ -219,7 +219,7 @@ def test_every_chat_response_shows_users_as_user_summary_only(
         as_bob.get(f"{messages_url(conversation)}?after=1"),
         as_bob.get(f"{search_url(conversation)}?q=h"),
         as_bob.get("/api/chat/unread"),
-        as_bob.get("/api/auth/users"),
+        as_bob.get("/api/auth/users?search=alice"),
         APIClient().post("/api/auth/register", {"username": "newbie", "password": "correct-horse-9"}, format="json"),
     ]
     seen = 0

@@ -68,6 +68,10 @@ def test_exactly_one_of_ten_parallel_refreshes_succeeds_across_processes(
 async def test_a_password_change_closes_the_users_sockets_on_every_process(
     strict: Cluster, signed_up: list[User]
 ) -> None:
+    if not strict.cross_process:
+        # The embedded run's in-memory channel layer lives inside the one server process: a change
+        # made by another process (this shell) cannot reach its sockets. CI runs it with Redis.
+        pytest.skip("an operator's change reaches the servers' sockets through Redis")
     user, other = signed_up[2], signed_up[1]
     sockets = [await open_socket(server, user) for server in (strict.a, strict.b)]
     bystander = await open_socket(strict.b, other)

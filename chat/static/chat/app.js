@@ -658,7 +658,8 @@ let searchTimer = null;
 ui.$("#search-input").addEventListener("input", (event) => {
   clearTimeout(searchTimer);
   const term = event.target.value.trim();
-  if (!term) return ui.renderSearchResults(null, {});
+  // The directory answers a search of 2 characters or more (a shorter one is a 400).
+  if (term.length < 2) return ui.renderSearchResults(null, {});
   searchTimer = setTimeout(async () => {
     try {
       const page = await api.users(term);
