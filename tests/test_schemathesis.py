@@ -27,7 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
 from schemathesis.schemas import APIOperation
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from accounts.auth import tokens_for
 from tests.support.api import send
@@ -150,6 +150,15 @@ def _one_cursor(case: Any) -> None:
         del query["page"]
 
 
+def _mutation_vanishes(case: Any) -> bool:
+    """A negative query whose only trace is an empty object or list (`limit={}`) is sent without
+    that parameter at all, so the request the server gets is valid: it cannot be asked to refuse it."""
+    query = case.query
+    if not isinstance(query, dict) or not _negative_at(case, ParameterLocation.QUERY):
+        return False
+    return any(value in ({}, [], None) for value in query.values())
+
+
 def _ids(case: Any, caller: dict[str, Any]) -> None:
     """Path ids drawn by schemathesis mostly miss every row; point half of them at real ones.
 
@@ -184,6 +193,8 @@ def test_every_operation_keeps_to_its_schema(case: Any, caller: dict[str, Any]) 
     excluded = (
         [positive_data_acceptance] if (case.operation.method.upper(), case.operation.path) in BUSINESS_RULES else []
     )
+    if _mutation_vanishes(case):
+        excluded.append(negative_data_rejection)
     case.call_and_validate(headers={"Authorization": f"Bearer {_current['token']}"}, excluded_checks=excluded)
     if _requires_auth(case.operation) and _route_matches(case):
         # schemathesis' own ignored_auth stands aside when the token comes from the test (it did not
