@@ -209,7 +209,12 @@ def test_kill_9_of_one_daphne_under_load_loses_nothing(live: Cluster) -> None:
     moments: dict[str, float] = {}
     _, lurker_token = register(live.servers[1].port, "k-lurker")
     _, stayer_token = register(live.servers[1].port, "k-stayer")
-    watcher = socket_peers[0].token
+    watcher_id, watcher = register(live.servers[1].port, "k-watcher")
+    for token in (lurker_token, stayer_token):  # presence is shown only to people who share a conversation
+        status, body = http_json(
+            live.servers[1].port, "POST", "/api/chat/send", {"receiverId": watcher_id, "content": "hi"}, token
+        )
+        assert status == 201, body
 
     async def fault() -> None:
         stop = asyncio.Event()

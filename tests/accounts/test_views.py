@@ -254,7 +254,7 @@ def test_users_search_matches_username_and_names_case_insensitively(as_alice: AP
 def test_users_paginates(as_alice: APIClient, make_user: Any) -> None:
     for i in range(5):
         make_user(f"member{i}")
-    data = as_alice.get(USERS, {"search": "member", "page": 2, "limit": 2}).json()["data"]
+    data = as_alice.get(USERS, {"search": "member", "page": "2", "limit": "2"}).json()["data"]
     assert [u["username"] for u in data["users"]] == ["member2", "member3"]
     assert (data["total"], data["totalPages"]) == (5, 3)
 
