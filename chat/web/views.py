@@ -7,6 +7,7 @@ hands the browser the page, so the server holds no client state and needs no bui
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -29,10 +30,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def edit_window() -> str:
+    """MESSAGE_EDIT_WINDOW_SECONDS as the page hands it to the client: seconds, or "unlimited"."""
+    seconds = settings.MESSAGE_EDIT_WINDOW_SECONDS
+    return "unlimited" if seconds is None else str(seconds)  # 0: edits are off
+
+
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    """The single page; it needs no session because the client authenticates with JWTs itself."""
-    response = render(request, "chat/index.html")
+    """The single page; it needs no session because the client authenticates with JWTs itself.
+
+    It tells the client the edit window, so "Edit" is offered only while the server allows it.
+    """
+    response = render(request, "chat/index.html", {"edit_window": edit_window()})
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-cache"

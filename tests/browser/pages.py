@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.liveserver import LiveServer
@@ -42,8 +44,9 @@ def messages(page: Page) -> Locator:
 
 
 def message(page: Page, text: str) -> Locator:
-    """The one message whose text is exactly `text`."""
-    return page.locator("#message-list .message").filter(has=page.get_by_text(text, exact=True))
+    """The one message whose own text (not a quote of it in a reply) is exactly `text`."""
+    content = page.locator(".content").filter(has_text=re.compile(f"^{re.escape(text)}$"))
+    return page.locator("#message-list .message").filter(has=content)
 
 
 def conversation_with(page: Page, name: str) -> Locator:

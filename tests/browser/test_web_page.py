@@ -38,6 +38,13 @@ def test_page_is_served_to_anyone_with_a_strict_content_security_policy(client: 
     assert "/static/chat/style.css" in html
 
 
+@pytest.mark.parametrize(("window", "shown"), [(900, "900"), (None, "unlimited"), (0, "0")])
+def test_page_tells_the_client_the_edit_window(client: Client, settings: Any, window: int | None, shown: str) -> None:
+    settings.MESSAGE_EDIT_WINDOW_SECONDS = window
+    html = client.get("/").content.decode()
+    assert f'<meta name="chat-edit-window" content="{shown}">' in html
+
+
 def test_page_refuses_writes_without_a_server_error(client: Client) -> None:
     assert client.post("/").status_code == 405
 

@@ -209,4 +209,13 @@ export class Api {
   report(messageId, reason, note) {
     return this.request("POST", `/api/chat/messages/${messageId}/report`, note ? { reason, note } : { reason });
   }
+
+  // --- Message actions (issue 14) --------------------------------------------------------------
+
+  // Over all my conversations, newest first; `before` (a message id) pages further back.
+  searchMessages(q, before = null) {
+    const query = new URLSearchParams({ q, limit: "20" });
+    if (before) query.set("before", before);
+    return this.request("GET", `/api/chat/search?${query}`);
+  }
 }

@@ -19,6 +19,15 @@ const PAGE_SIZE = 30;
 const TYPING_IDLE_MS = 1500; // stop_typing after this pause
 const TYPING_RENEW_MS = 3000; // repeat `typing` while typing goes on
 const TYPING_SHOWN_MS = 6000; // hide someone's "is typing" if no renewal came
+const REVEAL_MAX_PAGES = 20; // how far back a reply's parent or a search hit is looked for
+
+// The server's MESSAGE_EDIT_WINDOW_SECONDS, handed over by the page: seconds, "unlimited" or "off".
+const EDIT_WINDOW = (() => {
+  const value = document.querySelector('meta[name="chat-edit-window"]')?.content ?? "900";
+  if (value === "unlimited") return Infinity;
+  const seconds = Number(value);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : 900;
+})();
 
 const state = {
   me: null,
@@ -32,6 +41,7 @@ const state = {
   open: null, // {id, other, messages: Map, hasMore, maxSeq, loadingOlder}
 };
 const outbox = [];
+let composing = null; // {kind: "reply" | "edit", message}: what the composer's next Enter does
 const typing = { active: false, sentAt: 0, conversationId: null, idleTimer: null, shownTimer: null };
 
 const api = new Api({
@@ -48,11 +58,23 @@ const messageList = new ui.MessageList({
   onDelete: deleteMessage,
   onRetry: retrySend,
   onDiscard: discardSend,
+  onReply: (m) => compose({ kind: "reply", message: m }),
+  onEdit: (m) => compose({ kind: "edit", message: m }),
+  onReact: toggleReaction,
+  onQuote: (id) => showMessage(state.open?.id, id),
   onReport: reportMessage,
   onNearTop: loadOlder,
+  canEdit: (m) => !m.deleted && Date.now() - Date.parse(m.createdAt) < EDIT_WINDOW * 1000,
+  nameOf: (userId) => nameOf(userId),
 });
 
 // --- Normalising REST (snake_case) and socket (camelCase) shapes --------------------------------
+
+// A reply's parent, from REST (`sender_id`) or the socket (`senderId`).
+function toParent(raw) {
+  if (!raw) return null;
+  return { id: raw.id, senderId: raw.senderId ?? raw.sender_id, content: raw.content, deleted: Boolean(raw.deleted) };
+}
 
 function toMessage(raw) {
   return {
@@ -66,6 +88,10 @@ function toMessage(raw) {
     deliveredAt: raw.deliveredAt ?? raw.delivered_at ?? null,
     createdAt: raw.createdAt,
     clientMessageId: raw.clientMessageId ?? raw.client_message_id ?? null,
+    editedAt: raw.editedAt ?? raw.edited_at ?? null,
+    replyToId: raw.replyToId ?? raw.reply_to_id ?? null,
+    replyTo: toParent(raw.replyTo ?? raw.reply_to),
+    reactions: raw.reactions ?? [],
   };
 }
 
@@ -88,6 +114,12 @@ function toConversation(raw) {
 const conversationById = (id) => state.conversations.get(id) || state.archived.get(id) || null;
 
 const isOnline = (userId) => Boolean(state.online.get(userId));
+
+function nameOf(userId) {
+  if (userId === state.me?.id) return "You";
+  for (const c of state.conversations.values()) if (c.other.id === userId) return ui.displayName(c.other);
+  return state.open?.other.id === userId ? ui.displayName(state.open.other) : "Someone";
+}
 const presenceOf = (userId) => ({ isOnline: isOnline(userId), lastSeenAt: state.lastSeen.get(userId) ?? null });
 
 function notePresence(user) {
@@ -206,7 +238,8 @@ async function openConversation({ id, other }, { route = true } = {}) {
   if (state.open?.id && state.open.id !== id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
   stopTyping();
   if (route && id) setRoute(id);
-  state.open = { id, other, messages: new Map(), hasMore: false, maxSeq: 0, loadingOlder: false };
+  state.open = { id, other, messages: new Map(), hasMore: false, maxSeq: 0, loadingOlder: null };
+  compose(null);
   messageList.clear();
   ui.showConversation(other, presenceOf(other.id));
   showState();
@@ -231,14 +264,31 @@ function closeConversation({ route = true } = {}) {
   if (state.open?.id) socket.send("leave_conversation", { conversationId: state.open.id }).catch(() => {});
   stopTyping();
   state.open = null;
+  compose(null);
   ui.showConversation(null);
   renderSidebar();
 }
 
-async function loadOlder() {
+// Bring a message of the open conversation into view, paging back through history for it.
+async function showMessage(conversationId, messageId) {
   const open = state.open;
-  if (!open?.id || !open.hasMore || open.loadingOlder || !open.messages.size) return;
-  open.loadingOlder = true;
+  if (!open?.id || open.id !== conversationId || !messageId) return;
+  for (let page = 0; !open.messages.has(messageId) && open.hasMore && page < REVEAL_MAX_PAGES; page += 1) {
+    await loadOlder();
+    if (state.open !== open) return;
+  }
+  if (!messageList.reveal(messageId)) ui.notice("That message is no longer there.");
+}
+
+// One page at a time; a caller that comes while one loads waits for that one.
+function loadOlder() {
+  const open = state.open;
+  if (!open?.id || !open.hasMore || !open.messages.size) return Promise.resolve();
+  open.loadingOlder ||= loadOlderPage(open);
+  return open.loadingOlder;
+}
+
+async function loadOlderPage(open) {
   try {
     const oldest = Math.min(...open.messages.keys());
     const page = await api.messages(open.id, { before: String(oldest) }, PAGE_SIZE);
@@ -249,7 +299,7 @@ async function loadOlder() {
   } catch (err) {
     ui.notice(err.message);
   } finally {
-    open.loadingOlder = false;
+    open.loadingOlder = null;
   }
 }
 
@@ -288,8 +338,20 @@ function markReadSoon() {
 
 const $input = () => ui.$("#composer-input");
 
+// The composer's reply or edit mode (null: a plain new message), shown above it.
+function compose(context) {
+  const wasEditing = composing?.kind === "edit";
+  composing = context;
+  ui.showComposerContext(context, nameOf);
+  if (context?.kind === "edit") $input().value = context.message.content;
+  else if (wasEditing) $input().value = "";
+  ui.fitComposer($input());
+  if (context) $input().focus();
+}
+
 function sendMessage(content) {
   const open = state.open;
+  const parent = composing?.kind === "reply" ? composing.message : null;
   const item = {
     clientMessageId: newId(),
     receiverId: open.other.id,
@@ -297,6 +359,9 @@ function sendMessage(content) {
     senderId: state.me.id,
     createdAt: new Date().toISOString(),
     state: "sending",
+    replyToId: parent?.id ?? null,
+    replyTo: parent ? { id: parent.id, senderId: parent.senderId, content: parent.content.slice(0, 200), deleted: false } : null,
+    reactions: [],
   };
   state.pending.set(item.clientMessageId, item);
   outbox.push(item);
@@ -325,6 +390,7 @@ async function flushOutbox() {
     if (item.inFlight || socket.state !== "open") continue;
     item.inFlight = true;
     const data = { receiverId: item.receiverId, content: item.content, clientMessageId: item.clientMessageId };
+    if (item.replyToId) data.replyToId = item.replyToId;
     try {
       delivered(item, await socket.send("send_message", data));
       outbox.splice(outbox.indexOf(item), 1);
@@ -373,6 +439,61 @@ function stopTyping() {
   clearTimeout(typing.idleTimer);
   if (typing.active) socket.notify("stop_typing", { conversationId: typing.conversationId });
   typing.active = false;
+}
+
+async function editMessage(message, content) {
+  if (content === message.content) return;
+  try {
+    const ack = await socket.send("edit_message", { messageId: message.id, content });
+    applyEdit({ id: message.id, conversationId: message.conversationId, content: ack.content ?? content, editedAt: ack.editedAt ?? ack.edited_at });
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+function applyEdit({ id, conversationId, content, editedAt }) {
+  const open = state.open;
+  if (open?.id !== conversationId) return reloadConversationsSoon();
+  const m = open.messages.get(id);
+  if (m) Object.assign(m, { content, editedAt });
+  for (const reply of open.messages.values()) {
+    if (reply.replyTo?.id === id) reply.replyTo = { ...reply.replyTo, content: content.slice(0, 200) };
+  }
+  render();
+  const newest = Math.max(...open.messages.keys());
+  if (id === newest) reloadConversationsSoon(); // the preview follows the newest message's edit
+}
+
+// The picker and the counts under a message both toggle: a reaction of mine goes, another is added.
+async function toggleReaction(message, emoji) {
+  const mine = message.reactions.find((r) => r.emoji === emoji)?.userIds.includes(state.me.id);
+  try {
+    const ack = await socket.send(mine ? "unreact" : "react", { messageId: message.id, emoji });
+    if (Array.isArray(ack?.reactions)) {
+      const m = state.open?.messages.get(message.id);
+      if (m) m.reactions = ack.reactions;
+      render();
+    } else {
+      applyReaction({ messageId: message.id, conversationId: message.conversationId, userId: state.me.id, emoji }, !mine);
+    }
+  } catch (err) {
+    ui.notice(err.message);
+  }
+}
+
+// Events and acks may both arrive for one change: applied by user id, so twice is once.
+function applyReaction({ messageId, conversationId, userId, emoji }, added) {
+  const m = state.open?.id === conversationId ? state.open.messages.get(messageId) : null;
+  if (!m) return;
+  const reactions = m.reactions.map((r) => ({ ...r, userIds: [...r.userIds] }));
+  let entry = reactions.find((r) => r.emoji === emoji);
+  if (added && !entry) reactions.push((entry = { emoji, count: 0, userIds: [] }));
+  if (!entry) return;
+  if (added && !entry.userIds.includes(userId)) entry.userIds.push(userId);
+  if (!added) entry.userIds = entry.userIds.filter((id) => id !== userId);
+  entry.count = entry.userIds.length;
+  m.reactions = reactions.filter((r) => r.count > 0);
+  render();
 }
 
 // --- Block, mute, archive, mark unread, report -------------------------------------------------------
@@ -468,7 +589,15 @@ async function deleteMessage(id) {
 }
 
 function removeMessage({ id, conversationId }) {
-  if (state.open?.id === conversationId && state.open.messages.delete(id)) render();
+  const open = state.open?.id === conversationId ? state.open : null;
+  if (open) {
+    open.messages.delete(id);
+    for (const reply of open.messages.values()) {
+      if (reply.replyTo?.id === id) reply.replyTo = { ...reply.replyTo, content: null, deleted: true };
+    }
+    if (composing?.message.id === id) compose(null);
+    render();
+  }
   reloadConversationsSoon(); // the preview may fall back to an older message
 }
 
@@ -562,6 +691,9 @@ socket.on("conversation_unread", ({ conversationId }) => {
   if (state.open?.id === conversationId) closeConversation();
   reloadConversationsSoon();
 });
+socket.on("message_edited", applyEdit);
+socket.on("reaction_added", (data) => applyReaction(data, true));
+socket.on("reaction_removed", (data) => applyReaction(data, false));
 
 socket.on("presence", ({ userId, isOnline: online, lastSeenAt }) => {
   state.online.set(userId, online);
@@ -600,7 +732,7 @@ function leave(message = "") {
   setRoute(null, { push: false });
   messageList.clear();
   ui.showConversation(null);
-  ui.renderSearchResults(null, {});
+  clearSearch();
   ui.showAuth(message);
 }
 
@@ -641,6 +773,99 @@ for (const button of document.querySelectorAll("[data-show-form]")) {
 }
 
 ui.$("#logout").addEventListener("click", () => leave());
+ui.$("#back").addEventListener("click", () => closeConversation());
+
+// One search box: people to start a chat with (2+ characters, as /users asks) and my
+// messages in every conversation (/search). A newer term's answers replace an older one's.
+const search = { timer: null, term: "", results: [], hasMore: false };
+
+function clearSearch() {
+  clearTimeout(search.timer);
+  search.term = "";
+  ui.$("#search-input").value = "";
+  ui.renderSearchResults(null, {});
+  ui.renderMessageResults(null, {});
+}
+
+function hitName(m) {
+  const otherId = m.senderId === state.me.id ? m.receiverId : m.senderId;
+  return m.senderId === state.me.id ? `You to ${nameOf(otherId)}` : nameOf(otherId);
+}
+
+function showHits() {
+  ui.renderMessageResults(search.results, {
+    term: search.term,
+    hasMore: search.hasMore,
+    nameOf: hitName,
+    onPick: pickHit,
+    onMore: () => searchMessages(search.term, true),
+  });
+}
+
+async function searchMessages(term, more = false) {
+  const before = more && search.results.length ? String(search.results[search.results.length - 1].id) : null;
+  const page = await api.searchMessages(term, before);
+  if (search.term !== term) return;
+  for (const raw of page.messages) for (const user of [raw.sender, raw.receiver]) if (user) notePresence(user);
+  search.results = [...(more ? search.results : []), ...page.messages.map((raw) => ({ ...toMessage(raw), raw }))];
+  search.hasMore = page.hasMore;
+  showHits();
+}
+
+async function searchPeople(term) {
+  if (term.length < 2) return ui.renderSearchResults(null, {}); // the directory answers 2+ characters (shorter: a 400)
+  const page = await api.users(term);
+  if (search.term !== term) return;
+  for (const user of page.users) notePresence(user);
+  ui.renderSearchResults(page.users, { isOnline, onPick: pickUser });
+}
+
+ui.$("#search-input").addEventListener("input", (event) => {
+  clearTimeout(search.timer);
+  const term = event.target.value.trim();
+  if (!term) return clearSearch();
+  search.timer = setTimeout(() => {
+    search.term = term;
+    for (const lookup of [searchPeople(term), searchMessages(term)]) lookup.catch((err) => ui.notice(err.message));
+  }, 250);
+});
+ui.$("#search-input").addEventListener("keydown", (event) => event.key === "Escape" && clearSearch());
+ui.$("#search-form").addEventListener("submit", (event) => event.preventDefault());
+
+// A search hit opens its conversation (archived or not in the list yet) and scrolls to it.
+async function pickHit(hit) {
+  const raw = hit.raw;
+  const other = raw.sender_id === state.me.id ? raw.receiver : raw.sender;
+  const conversation = state.conversations.get(hit.conversationId) || { id: hit.conversationId, other };
+  clearSearch();
+  if (state.open?.id !== hit.conversationId) await openConversation(conversation);
+  await showMessage(hit.conversationId, hit.id);
+}
+
+function pickUser(user) {
+  clearSearch();
+  const existing = [...state.conversations.values()].find((c) => c.other.id === user.id);
+  openConversation(existing || { id: null, other: user });
+}
+
+ui.$("#composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = $input().value;
+  if (!state.open) return;
+  if (composing?.kind === "edit") {
+    if (!content.trim()) return;
+    stopTyping();
+    editMessage(composing.message, content);
+  } else {
+    if (!content.trim()) return;
+    stopTyping();
+    sendMessage(content);
+  }
+  $input().value = "";
+  compose(null);
+});
+
+ui.$("#composer-context-cancel").addEventListener("click", () => compose(null));
 
 ui.$("#block-button").addEventListener("click", toggleBlock);
 ui.$("#archive-button").addEventListener("click", toggleArchive);
@@ -652,44 +877,12 @@ ui.$("#show-archived").addEventListener("click", () => {
   state.view = state.view === "archived" ? "chats" : "archived";
   renderSidebar();
 });
-ui.$("#back").addEventListener("click", () => closeConversation());
-
-let searchTimer = null;
-ui.$("#search-input").addEventListener("input", (event) => {
-  clearTimeout(searchTimer);
-  const term = event.target.value.trim();
-  // The directory answers a search of 2 characters or more (a shorter one is a 400).
-  if (term.length < 2) return ui.renderSearchResults(null, {});
-  searchTimer = setTimeout(async () => {
-    try {
-      const page = await api.users(term);
-      for (const user of page.users) notePresence(user);
-      ui.renderSearchResults(page.users, { isOnline, onPick: pickUser });
-    } catch (err) {
-      ui.notice(err.message);
-    }
-  }, 250);
-});
-ui.$("#search-form").addEventListener("submit", (event) => event.preventDefault());
-
-function pickUser(user) {
-  ui.$("#search-input").value = "";
-  ui.renderSearchResults(null, {});
-  const existing = [...state.conversations.values()].find((c) => c.other.id === user.id);
-  openConversation(existing || { id: null, other: user });
-}
-
-ui.$("#composer").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const content = $input().value;
-  if (!content.trim() || !state.open) return;
-  stopTyping();
-  sendMessage(content);
-  $input().value = "";
-  ui.fitComposer($input());
-});
 
 $input().addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && composing) {
+    event.preventDefault();
+    compose(null);
+  }
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     ui.$("#composer").requestSubmit();

@@ -257,15 +257,25 @@ function button(text, attrs = {}) {
   return el("button", { type: "button", class: "action", text, ...attrs });
 }
 
+// The reaction picker's choices; any single emoji the server accepts could be shown, these
+// are the ones offered.
+export const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+
 // The message list: nodes keyed by message id (or clientMessageId while sending), kept in
 // order by a small reconciliation so merges after a reconnect never duplicate a message.
 // A separator (keyed by its local day) goes before the first message of each day.
+//
+// `actions` are the app's: onDelete, onRetry, onDiscard, onReply, onEdit, onReact, onQuote;
+// `canEdit(m)` says whether the edit window is still open; `nameOf(userId)` names a sender.
 export class MessageList {
-  constructor({ onDelete, onRetry, onDiscard, onReport, onNearTop }) {
+  constructor({ onNearTop, canEdit, nameOf, ...actions }) {
     this.scroller = $("#messages");
     this.list = $("#message-list");
     this.olderButton = $("#load-older");
-    this.on = { onDelete, onRetry, onDiscard, onReport };
+    this.on = actions;
+    this.canEdit = canEdit;
+    this.nameOf = nameOf;
+    this.meId = null;
     this.nodes = new Map();
     this.scroller.addEventListener("scroll", () => this.scroller.scrollTop < 80 && onNearTop());
     this.olderButton.addEventListener("click", onNearTop);
@@ -285,12 +295,45 @@ export class MessageList {
 
   create(m, mine) {
     const entry = { m, mine };
+    const act = (name) => () => this.on[name](entry.m);
+    entry.quote = el("button", { type: "button", class: "reply-quote", hidden: true, onclick: () => this.on.onQuote(entry.m.replyToId) });
+    entry.content = el("p", { class: "content", text: m.content });
+    entry.reactions = el("div", { class: "reactions", role: "group", "aria-label": "Reactions", hidden: true });
+    entry.time = el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) });
+    entry.edited = el("span", { class: "edited", text: "edited", hidden: true });
     entry.receipt = mine ? el("span", { class: "receipt" }) : null;
+    entry.retry = mine ? button("Retry", { class: "action retry", onclick: act("onRetry") }) : null;
+    entry.discard = mine ? button("Discard", { class: "action discard", onclick: act("onDiscard") }) : null;
+    entry.picker = el(
+      "div",
+      { class: "picker", role: "group", "aria-label": "Pick a reaction", hidden: true },
+      ...REACTIONS.map((emoji) =>
+        el("button", {
+          type: "button",
+          class: "pick",
+          "data-emoji": emoji,
+          text: emoji,
+          "aria-label": `React with ${emoji}`,
+          onclick: () => {
+            entry.picker.hidden = true;
+            this.on.onReact(entry.m, emoji);
+          },
+        }),
+      ),
+    );
+    entry.edit = mine ? button("Edit", { class: "action edit", "aria-label": "Edit message", onclick: act("onEdit") }) : null;
     entry.remove = mine ? button("Delete", { class: "action delete", "aria-label": "Delete message", onclick: () => this.askDelete(entry) }) : null;
     entry.report = mine ? null : button("Report", { class: "action report", "aria-label": "Report this message", onclick: () => this.askReport(entry) });
+    entry.toolbar = el(
+      "div",
+      { class: "actions", role: "toolbar", "aria-label": "Message actions" },
+      button("React", { class: "action react", "aria-label": "Add a reaction", "aria-expanded": "false", onclick: () => this.togglePicker(entry) }),
+      button("Reply", { class: "action reply", "aria-label": "Reply to this message", onclick: act("onReply") }),
+      entry.edit,
+      entry.remove,
+      entry.report,
+    );
     entry.reportForm = mine ? null : this.reportForm(entry);
-    entry.retry = mine ? button("Retry", { class: "action retry", onclick: () => this.on.onRetry(entry.m) }) : null;
-    entry.discard = mine ? button("Discard", { class: "action discard", onclick: () => this.on.onDiscard(entry.m) }) : null;
     entry.confirm = mine
       ? el(
           "span",
@@ -300,13 +343,22 @@ export class MessageList {
           button("Cancel", { class: "action cancel-delete", onclick: () => this.cancelDelete(entry) }),
         )
       : null;
-    entry.time = el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) });
-    entry.content = el("p", { class: "content", text: m.content });
     entry.node = el(
       "li",
-      { class: mine ? "message mine" : "message theirs", onkeydown: (event) => event.key === "Escape" && this.cancelDelete(entry) },
+      {
+        class: mine ? "message mine" : "message theirs",
+        onkeydown: (event) => {
+          if (event.key !== "Escape") return;
+          this.cancelDelete(entry);
+          this.togglePicker(entry, false);
+        },
+      },
+      entry.quote,
       entry.content,
-      el("footer", { class: "meta" }, entry.time, entry.receipt, entry.retry, entry.discard, entry.remove, entry.report),
+      entry.reactions,
+      el("footer", { class: "meta" }, entry.time, entry.edited, entry.receipt, entry.retry, entry.discard),
+      entry.toolbar,
+      entry.picker,
       entry.confirm,
       entry.reportForm,
     );
@@ -350,6 +402,12 @@ export class MessageList {
     entry.reportForm.querySelector("select").focus();
   }
 
+  togglePicker(entry, open = entry.picker.hidden) {
+    entry.picker.hidden = !open;
+    entry.toolbar.querySelector(".react").setAttribute("aria-expanded", String(open));
+    if (open) entry.picker.querySelector(".pick").focus();
+  }
+
   // Deleting asks first, in place: the confirmation takes the focus, Escape or Cancel backs out.
   askDelete(entry) {
     entry.confirm.hidden = false;
@@ -364,10 +422,52 @@ export class MessageList {
     entry.remove.focus();
   }
 
+  renderQuote(entry, m) {
+    const parent = m.replyTo;
+    entry.quote.hidden = !parent;
+    if (!parent) return;
+    entry.quote.dataset.parentId = parent.id;
+    entry.quote.classList.toggle("deleted", Boolean(parent.deleted));
+    entry.quote.replaceChildren(
+      el("span", { class: "quote-name", text: this.nameOf(parent.senderId) }),
+      el("span", { class: "quote-text", text: parent.deleted ? "Deleted message" : parent.content }),
+    );
+    entry.quote.setAttribute("aria-label", parent.deleted ? "Reply to a deleted message" : "Show the message this replies to");
+  }
+
+  renderReactions(entry, m) {
+    const reactions = m.reactions || [];
+    entry.reactions.hidden = reactions.length === 0;
+    entry.reactions.replaceChildren(
+      ...reactions.map((r) => {
+        const mineToo = r.userIds.includes(this.meId);
+        return el(
+          "button",
+          {
+            type: "button",
+            class: "reaction",
+            "data-emoji": r.emoji,
+            "aria-pressed": String(mineToo),
+            title: mineToo ? "Remove your reaction" : "React with this too",
+            onclick: () => this.on.onReact(entry.m, r.emoji),
+          },
+          el("span", { class: "emoji", text: r.emoji }),
+          el("span", { class: "count", text: String(r.count) }),
+        );
+      }),
+    );
+  }
+
   update(entry, m) {
     entry.m = m;
     if (m.id) entry.node.dataset.id = m.id;
-    if (entry.report) entry.report.hidden = !m.id;
+    if (entry.content.textContent !== m.content) entry.content.textContent = m.content;
+    entry.content.hidden = !m.content;
+    entry.edited.hidden = !m.editedAt;
+    if (m.editedAt) entry.edited.title = `Edited ${new Date(m.editedAt).toLocaleString()}`;
+    entry.toolbar.hidden = !m.id;
+    this.renderQuote(entry, m);
+    this.renderReactions(entry, m);
     if (!entry.receipt) return;
     const failed = m.state === "failed";
     const receipt = m.state || (m.isRead ? "read" : m.deliveredAt ? "delivered" : "sent");
@@ -382,14 +482,29 @@ export class MessageList {
       entry.receipt.replaceChildren(el("span", { class: "ticks", "aria-hidden": "true", text: receipt === "sent" ? "✓" : "✓✓" }), el("span", { class: "visually-hidden", text: word }));
     }
     entry.remove.hidden = !m.id || !entry.confirm.hidden;
+    entry.edit.hidden = !m.id || !this.canEdit(m);
     entry.retry.hidden = entry.discard.hidden = !failed;
     // A rate-limited send can be retried once the server's Retry-After has passed.
     entry.retry.disabled = failed && m.retryAt > Date.now();
   }
 
+  // Scroll a message into view and mark it for a moment (a reply's parent, a search hit).
+  reveal(id) {
+    const entry = this.nodes.get(`m${id}`);
+    if (!entry) return false;
+    entry.node.scrollIntoView({ block: "center" });
+    entry.node.classList.remove("flash");
+    void entry.node.offsetWidth; // restart the animation when the same message is revealed twice
+    entry.node.classList.add("flash");
+    entry.node.setAttribute("tabindex", "-1");
+    entry.node.focus({ preventScroll: true });
+    return true;
+  }
+
   // `keep`: "bottom" scrolls to the newest message; "older" keeps the view still while
   // history is prepended; otherwise follow new messages only if already at the bottom.
   render(items, meId, { hasMore = false, keep = null } = {}) {
+    this.meId = meId;
     const s = this.scroller;
     const fromBottom = s.scrollHeight - s.scrollTop - s.clientHeight;
     const top = s.scrollTop;
@@ -426,4 +541,56 @@ export class MessageList {
     else if (keep === "older") s.scrollTop = s.scrollHeight - s.clientHeight - fromBottom;
     else s.scrollTop = top;
   }
+}
+
+// --- Composer context: replying to, or editing, a message -----------------------------------------
+
+export function showComposerContext(context, nameOf) {
+  const bar = $("#composer-context");
+  bar.hidden = !context;
+  if (!context) return;
+  const { kind, message } = context;
+  bar.dataset.kind = kind;
+  $("#composer-context-label").textContent = kind === "edit" ? "Editing your message" : `Replying to ${nameOf(message.senderId)}`;
+  $("#composer-context-text").textContent = message.content;
+}
+
+// --- Search over all my conversations ----------------------------------------------------------------
+
+// `text` with each case-insensitive occurrence of `term` in a <mark>, built from text nodes.
+function highlighted(text, term) {
+  const parts = [];
+  const lower = text.toLowerCase();
+  const needle = term.toLowerCase();
+  let at = 0;
+  for (let hit = lower.indexOf(needle); needle && hit !== -1 && lower.length === text.length; hit = lower.indexOf(needle, at)) {
+    parts.push(text.slice(at, hit), el("mark", { text: text.slice(hit, hit + needle.length) }));
+    at = hit + needle.length;
+  }
+  parts.push(text.slice(at));
+  return parts.filter((part) => part !== "");
+}
+
+export function renderMessageResults(results, { term, hasMore, nameOf, onPick, onMore }) {
+  const section = $("#message-results");
+  section.hidden = results === null;
+  if (results === null) return;
+  const list = $("#message-result-list");
+  const items = results.map((m) =>
+    el(
+      "li",
+      {},
+      el(
+        "button",
+        { type: "button", class: "message-hit", "data-message-id": m.id, "data-conversation-id": m.conversationId, onclick: () => onPick(m) },
+        el("span", { class: "name", text: nameOf(m) }),
+        el("time", { class: "when", datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: listTime(m.createdAt) }),
+        el("span", { class: "preview" }, ...highlighted(m.content, term)),
+      ),
+    ),
+  );
+  list.replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No messages found." })]));
+  const more = $("#more-results");
+  more.hidden = !hasMore;
+  more.onclick = onMore;
 }
