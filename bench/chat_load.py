@@ -66,6 +66,9 @@ class ChatLoad:
         self.senders: list[Client] = []
         self.receivers: list[Client] = []
         self.current: StepRecord | None = None
+        # With receipts on, every receiver confirms every new_message (mark_delivered), as the web client does.
+        self.receipts = False
+        self._confirming: set[asyncio.Task[None]] = set()
 
     def _on_sender_frame(self, frame: dict[str, Any], now: float) -> None:
         record = self.current
@@ -79,7 +82,7 @@ class ChatLoad:
         elif frame["event"] == "error":
             record.errors[ref] = str(frame["data"].get("code"))
 
-    def _on_receiver_frame(self, frame: dict[str, Any], now: float) -> None:
+    def _on_receiver_frame(self, index: int, frame: dict[str, Any], now: float) -> None:
         record = self.current
         if record is None or frame.get("event") != "new_message":
             return
@@ -88,6 +91,11 @@ class ChatLoad:
             return
         record.delivered[client_id] += 1
         record.received_at.setdefault(client_id, now)
+        if self.receipts and index < len(self.receivers):
+            data = {"conversationId": frame["data"]["conversationId"], "upToMessageId": frame["data"]["id"]}
+            task = asyncio.ensure_future(self.receivers[index].send("mark_delivered", data))
+            self._confirming.add(task)
+            task.add_done_callback(self._confirming.discard)
 
     async def open(self) -> None:
         """Sender i on process i % 2, its receiver on the other one, so every message crosses processes."""
@@ -96,7 +104,11 @@ class ChatLoad:
         async def pair_up(index: int, pair: Pair) -> tuple[Client, Client]:
             async with gate:
                 sender = await open_client(self.urls[index % 2], pair.sender_token, self._on_sender_frame)
-                receiver = await open_client(self.urls[(index + 1) % 2], pair.receiver_token, self._on_receiver_frame)
+                receiver = await open_client(
+                    self.urls[(index + 1) % 2],
+                    pair.receiver_token,
+                    lambda frame, now: self._on_receiver_frame(index, frame, now),
+                )
                 await receiver.request("join_conversation", {"conversationId": pair.conversation_id})
                 return sender, receiver
 

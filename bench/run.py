@@ -122,6 +122,7 @@ class Results:
     rest: dict[str, Any] = field(default_factory=dict)
     auth: list[dict[str, Any]] = field(default_factory=list)
     peer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # peer name → one result per round
+    receipts: dict[str, Any] = field(default_factory=dict)  # the chat step with and without delivery receipts
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -307,8 +308,60 @@ async def _chat_steps(
                 break
             if index + 1 < len(plan.chat_rates):
                 await asyncio.sleep(1)
+        await _receipts_comparison(plan, load, chat, results)
     finally:
         await load.close()
+
+
+# Delivery receipts may add at most this much server CPU per message (issue 15's budget).
+RECEIPTS_CPU_BUDGET = 1.15
+
+
+async def _receipts_comparison(plan: Plan, load: Any, chat: list[servers.Server], results: Results) -> None:
+    """The same chat step without and with every receiver confirming every message (off, on, off, on:
+    the box's drift hits both), compared by the servers' CPU per message acked."""
+    from bench import db
+
+    rates = sorted(plan.chat_rates)
+    rate = int(_number("BENCH_RECEIPTS_RATE", rates[len(rates) // 2]))
+    rounds = 1 if plan.quick else 2
+    per_msg: dict[bool, list[float]] = {False: [], True: []}
+    ok = True
+    for round_ in range(rounds):
+        for receipts in (False, True):
+            tag = f"rc{round_}{'on' if receipts else 'off'}r{rate}"
+            load.receipts = receipts
+            cpu_before = servers.cpu_snapshot()
+            record = await load.step(tag, rate, plan.chat_seconds)
+            cpu_after = servers.cpu_snapshot()
+            load.receipts = False
+            stored = await asyncio.to_thread(db.stored_counts, tag)
+            ok = ok and check_ledger(record.sent_at, record.acked_at, stored, record.delivered).ok
+            named = {chat[0].pid: "server_a", chat[1].pid: "server_b"}
+            spent = servers.cpu_breakdown(cpu_before, cpu_after, named)
+            server_seconds = spent.get("server_a", 0.0) + spent.get("server_b", 0.0)
+            per_msg[receipts].append(server_seconds * 1000 / max(1, len(record.acked_at)))
+            await asyncio.sleep(1)
+    off, on = statistics.median(per_msg[False]), statistics.median(per_msg[True])
+    ratio_ = on / off if off else None
+    results.receipts = {
+        "rate": rate,
+        "rounds": rounds,
+        "server_cpu_ms_per_message": {"without": per_msg[False], "with": per_msg[True]},
+        "median_without": off,
+        "median_with": on,
+        "ratio": ratio_,
+        "ok": ok,
+    }
+    print(
+        f"  chat {rate} msg/s without / with delivery receipts: server CPU {off:.2f} / {on:.2f} ms per message"
+        + (f" (x{ratio_:.2f}, budget x{RECEIPTS_CPU_BUDGET})" if ratio_ else ""),
+        flush=True,
+    )
+    if ratio_ is not None and ratio_ > RECEIPTS_CPU_BUDGET:
+        results.notes.append(
+            f"delivery receipts cost x{ratio_:.2f} server CPU per message (budget x{RECEIPTS_CPU_BUDGET})"
+        )
 
 
 def _start_profiler(
@@ -496,6 +549,14 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
                     ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if k != "other")
                     + f"; rest of the machine {cpu.get('other', 0):.2f}",
                 )
+    if results.receipts and results.receipts.get("ratio"):
+        rc = results.receipts
+        row(
+            f"chat: delivery receipts at {fmt(rc['rate'])} msg/s",
+            f"server CPU ms per message without {rc['median_without']:.2f}, with {rc['median_with']:.2f} "
+            f"(x{rc['ratio']:.2f}); ledger {'ok' if rc['ok'] else 'NOT ok'}",
+            f"at most x{RECEIPTS_CPU_BUDGET}",
+        )
     _peer_rows(results, row)
     if results.idle:
         idle, bare = results.idle, results.bare

@@ -125,10 +125,16 @@ def conversation_unread(user_id: int, conversation_id: int, from_message_id: int
     _after_commit("conversation_unread", lambda: [_to([user_group(user_id)], "conversation_unread", data, "user")])
 
 
-def messages_delivered(conversation_id: int, sender_id: int, up_to: int, delivered_at: datetime) -> None:
-    """To the sender's sockets: the receiver's client has everything up to `up_to`."""
-    data = payloads.messages_delivered(conversation_id, up_to, delivered_at)
-    _after_commit("messages_delivered", lambda: [_to([user_group(sender_id)], "messages_delivered", data, "user")])
+def messages_delivered(moved: list[tuple[int, int, int]], delivered_at: datetime) -> None:
+    """To each sender's sockets, for each (conversation, sender, up to) whose receiver's pointer
+    moved: the receiver's client has everything up to it. A burst's events leave in one round trip."""
+    if not moved:
+        return
+    items = [
+        _to([user_group(sender)], "messages_delivered", payloads.messages_delivered(cid, up_to, delivered_at), "user")
+        for cid, sender, up_to in moved
+    ]
+    _after_commit("messages_delivered", lambda: items)
 
 
 def _to_room_and_participants(message: Message, event: str, data: dict[str, Any]) -> None:

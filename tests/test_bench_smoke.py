@@ -229,6 +229,8 @@ def test_a_tiny_chat_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
     (step,) = result["steps"]
     assert step["ok"] and step["lost"] == 0 and step["duplicated"] == 0
     assert step["sent"] == step["acked"] >= 20
+    receipts = result["receipts"]  # the same step again, off and with every receiver confirming delivery
+    assert receipts["ok"] and receipts["rate"] == 20 and receipts["median_with"] > 0 and receipts["ratio"]
     name = result["machine"]["database"]
     import psycopg
 

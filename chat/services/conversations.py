@@ -175,20 +175,20 @@ def mark_delivered(*, marks: list[DeliveryMark]) -> list[Delivery]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             moved = {(int(u), int(c)): int(up_to) for u, c, up_to in cursor.fetchall()}
-        current = {
-            (s.user_id, s.conversation_id): s
-            for s in ConversationState.objects.filter(
-                user_id__in={u for u, _ in highest}, conversation_id__in={c for _, c in highest}
-            )
-            if (s.user_id, s.conversation_id) in highest
-        }
-        for (user_id, cid), up_to in moved.items():
-            events.messages_delivered(cid, others[(user_id, cid)], up_to, now)
+        pointers: dict[tuple[int, int], tuple[int | None, datetime | None]] = {k: (v, now) for k, v in moved.items()}
+        unmoved = set(highest) - set(moved)
+        if unmoved:  # their pointers as they are (a burst's marks usually all move: no query then)
+            for state in ConversationState.objects.filter(
+                user_id__in={u for u, _ in unmoved}, conversation_id__in={c for _, c in unmoved}
+            ):
+                pointers[(state.user_id, state.conversation_id)] = (state.delivered_up_to_id, state.delivered_at)
+        events.messages_delivered(
+            [(cid, others[(user_id, cid)], up_to) for (user_id, cid), up_to in moved.items()], now
+        )
     answers = []
     for mark in marks:
-        state = current.get((mark.user.pk, mark.conversation.pk))
-        pointer = state.delivered_up_to_id if state is not None else None
-        answers.append(Delivery(mark.conversation.pk, pointer, state.delivered_at if state is not None else None))
+        pointer, at = pointers.get((mark.user.pk, mark.conversation.pk), (None, None))
+        answers.append(Delivery(mark.conversation.pk, pointer, at))
     return answers
 
 
