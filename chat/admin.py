@@ -245,8 +245,8 @@ class ReportAdmin(_ReportAdminBase):
     )
     list_display_links = ("id",)
     list_filter = ("status", "reason")
-    list_select_related = ("message", "message__sender", "reporter")
-    search_fields = ("message__content", "message__sender__username", "reporter__username", "note")
+    list_select_related = ("message", "sender", "reporter")
+    search_fields = ("content", "sender__username", "reporter__username", "note")
     date_hierarchy = "created_at"
     actions = ("dismiss", "delete_messages", "deactivate_senders")
     fields = (
@@ -254,7 +254,7 @@ class ReportAdmin(_ReportAdminBase):
         "reason",
         "note",
         "message_link",
-        "message_content",
+        "content",
         "sender_link",
         "reporter_link",
         "created_at",
@@ -266,27 +266,25 @@ class ReportAdmin(_ReportAdminBase):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Report]:
         # Open ones first (by name "actioned" and "dismissed" would sort before "open"), newest first.
-        queryset = super().get_queryset(request).select_related("message", "message__sender", "reporter")
+        queryset = super().get_queryset(request).select_related("message", "sender", "reporter")
         open_first = Case(When(status=Report.Status.OPEN, then=0), default=1)
         return queryset.order_by(open_first, "-created_at", "-id")
 
     @admin.display(description="message", ordering="message_id")
     def message_link(self, obj: Report) -> SafeString:
+        if obj.message is None:
+            return format_html("{}", "purged")
         url = reverse("admin:chat_message_change", args=[obj.message_id])
         deleted = " (deleted)" if obj.message.is_deleted else ""
         return format_html('<a href="{}">Message {}</a>{}', url, obj.message_id, deleted)
 
-    @admin.display(description="content")
+    @admin.display(description="content as reported")
     def short_content(self, obj: Report) -> str:
-        return Truncator(obj.message.content).chars(PREVIEW_CHARS)
+        return Truncator(obj.content).chars(PREVIEW_CHARS)
 
-    @admin.display(description="content")
-    def message_content(self, obj: Report) -> str:
-        return obj.message.content
-
-    @admin.display(description="sender", ordering="message__sender__username")
+    @admin.display(description="sender", ordering="sender__username")
     def sender_link(self, obj: Report) -> SafeString:
-        return _user_link(obj.message.sender)
+        return _user_link(obj.sender) if obj.sender is not None else format_html("{}", "deleted user")
 
     @admin.display(description="reporter", ordering="reporter__username")
     def reporter_link(self, obj: Report) -> SafeString:

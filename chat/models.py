@@ -193,8 +193,14 @@ class Report(models.Model):
         DISMISSED = "dismissed"
         ACTIONED = "actioned"
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reports", db_index=False)
+    # SET_NULL: a purged message (purge_deleted) leaves its reports, the record of what staff did.
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, related_name="reports", db_index=False)
     reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # What was reported, as it was when reported: the message may be edited or purged later.
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    content = models.TextField(blank=True, default="")
     reason = models.CharField(max_length=16, choices=Reason.choices)
     note = models.TextField(max_length=1000, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)

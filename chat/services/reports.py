@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import User
 from chat.access import message_of_participant
-from chat.models import Message, Report
+from chat.models import Report
 from chat.services import moderation
 from chat.validation import ReportRequest
 from core.errors import Forbidden
@@ -33,7 +33,14 @@ def report_message(*, user: User, message_id: int, request: ReportRequest) -> Re
         return ReportResult(existing, created=False)
     try:
         with transaction.atomic():
-            report = Report.objects.create(message=message, reporter=user, reason=request.reason, note=request.note)
+            report = Report.objects.create(
+                message=message,
+                reporter=user,
+                sender_id=message.sender_id,
+                content=message.content,
+                reason=request.reason,
+                note=request.note,
+            )
     except IntegrityError:  # the same report raced in from another request
         return ReportResult(Report.objects.get(message=message, reporter=user), created=False)
     return ReportResult(report, created=True)
@@ -63,7 +70,7 @@ def delete_reported_messages(*, report_ids: Iterable[int], staff: User) -> int:
     right) and close every report of them; returns how many messages were deleted."""
     with transaction.atomic():
         reports = list(Report.objects.filter(pk__in=list(report_ids)))
-        message_ids = {r.message_id for r in reports}
+        message_ids = {r.message_id for r in reports if r.message_id is not None}
         deleted = moderation.moderate_messages(message_ids=message_ids, deleted=True)
         _resolve(
             list(Report.objects.filter(message_id__in=message_ids)), staff, Report.Status.ACTIONED, MESSAGE_DELETED
@@ -76,9 +83,7 @@ def deactivate_reported_senders(*, report_ids: Iterable[int], staff: User) -> in
     stop at once) and close the reports; returns how many users were deactivated."""
     with transaction.atomic():
         reports = list(Report.objects.filter(pk__in=list(report_ids)))
-        sender_ids = set(
-            Message.all_objects.filter(pk__in={r.message_id for r in reports}).values_list("sender_id", flat=True)
-        )
+        sender_ids = {r.sender_id for r in reports if r.sender_id is not None}
         senders = list(User.objects.filter(pk__in=sender_ids, is_active=True))
         for sender in senders:
             accounts.deactivate(user=sender)

@@ -93,3 +93,23 @@ def test_reports_cannot_be_added_or_deleted_in_the_admin(admin_client: Client, a
     assert admin_client.get(f"{REPORTS}add/").status_code == 403
     assert admin_client.post(f"{REPORTS}{filed.pk}/delete/").status_code == 403
     assert Report.objects.count() == 1
+
+
+def test_a_report_keeps_what_was_reported_after_the_message_is_purged(
+    admin_client: Client, staff: User, alice: User, bob: User
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.services import moderation
+
+    filed = report(alice, send(bob, alice, "evidence"))
+    reports.delete_reported_messages(report_ids=[filed.pk], staff=staff)
+    moderation.purge_deleted_messages(deleted_before=timezone.now() + timedelta(seconds=1))
+    assert not Message.all_objects.exists()
+    filed.refresh_from_db()
+    assert (filed.message_id, filed.content, filed.sender_id, filed.status) == (None, "evidence", bob.pk, "actioned")
+    page = admin_client.get(REPORTS).content.decode()
+    assert "evidence" in page and "purged" in page
+    assert "1 user(s) deactivated." in act(admin_client, "deactivate_senders", [filed])
