@@ -104,7 +104,7 @@ def search_everywhere(user: User, term: str, *, before: int | None, limit: int) 
     if before is not None:
         query = query.filter(id__lt=before)
     rows = list(displayed(query).order_by("-id")[: limit + 1])
-    return CursorPage(rows[:limit], len(rows) > limit)
+    return CursorPage(with_delivery(rows[:limit]), len(rows) > limit)
 
 
 def search(

@@ -101,10 +101,10 @@ def test_search_cursor_with_reactions_runs_six_queries_at_any_page_size(
     assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=6)
 
 
-def test_search_everywhere_with_reactions_runs_four_queries_at_any_page_size(
+def test_search_everywhere_with_reactions_runs_five_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
-    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=4)
+    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=5)
 
 
 def test_users_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:

@@ -384,3 +384,12 @@ def test_an_outsider_gets_404_from_every_conversation_state_endpoint(
         assert_failure(response, 404)
         assert "hello" not in response.content.decode(), path
     assert not ConversationState.objects.exists() and not Report.objects.exists()
+
+
+def test_search_everywhere_shows_delivered_at_too(
+    as_alice: APIClient, as_bob: APIClient, alice: User, bob: User
+) -> None:
+    message = send(bob, alice, "needle here")
+    moved = delivered(as_alice, message.conversation_id, message.pk)
+    (found,) = data_of(as_bob.get(f"{CHAT}/search", {"q": "needle"}))["messages"]
+    assert found["delivered_at"] == moved["delivered_at"] is not None

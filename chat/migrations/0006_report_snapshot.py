@@ -19,7 +19,7 @@ def snapshot(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0004_conversation_state'),
+        ('chat', '0005_message_actions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
