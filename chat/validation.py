@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -233,7 +233,11 @@ def parse_mute_until(data: Any) -> datetime | None:
         raise Invalid.field("until", "Must be an ISO 8601 time or null.")
     if moment.tzinfo is None:
         raise Invalid.field("until", "Must carry a UTC offset (for example 2026-01-31T18:00:00Z).")
-    return moment
+    try:
+        # Stored in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python parses.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Invalid.field("until", "Must be an ISO 8601 time or null.") from None
 
 
 def parse_message_id(data: Any, name: str) -> int:

@@ -163,8 +163,23 @@ def test_mute_without_until_holds_until_unmuted(as_alice: APIClient, alice: User
     assert data_of(as_alice.put(state_url(cid, "mute"), {"until": None}, format="json"))["muted"] is True
 
 
+def test_mute_takes_any_offset_python_parses_and_answers_in_utc(as_alice: APIClient, alice: User, bob: User) -> None:
+    """-17:50 parses, but PostgreSQL refuses offsets beyond ±15:59: stored and shown in UTC."""
+    cid = send(bob, alice).conversation_id
+    state = data_of(as_alice.put(state_url(cid, "mute"), {"until": "2083-01-14T22:58:45-17:50"}, format="json"))
+    assert state["muted_until"] == "2083-01-15T16:48:45Z"
+
+
 @pytest.mark.parametrize(
-    "until", ["yesterday", "2020-01-01T00:00:00Z", "2999-01-01T00:00:00", 5, "2999-13-45T00:00:00Z"]
+    "until",
+    [
+        "yesterday",
+        "2020-01-01T00:00:00Z",
+        "2999-01-01T00:00:00",
+        5,
+        "2999-13-45T00:00:00Z",
+        "9999-12-31T23:59:00-23:00",
+    ],
 )
 def test_mute_refuses_a_bad_or_past_until(as_alice: APIClient, alice: User, bob: User, until: Any) -> None:
     cid = send(bob, alice).conversation_id
