@@ -141,5 +141,8 @@ def test_edit_react_reply_and_search_between_two_people(server: LiveServer, cont
     expect(quote.locator(".quote-text")).to_have_text("Deleted message")
     b.reload()
     expect(quote.locator(".quote-text")).to_have_text("Deleted message")
+    quote.click()  # nothing to go to: no paging back through history, no notice
+    expect(b.locator("#load-older")).to_be_visible()
+    expect(b.locator("#notice")).to_be_hidden()
 
     assert errors == [], errors

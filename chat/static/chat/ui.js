@@ -296,7 +296,7 @@ export class MessageList {
   create(m, mine) {
     const entry = { m, mine };
     const act = (name) => () => this.on[name](entry.m);
-    entry.quote = el("button", { type: "button", class: "reply-quote", hidden: true, onclick: () => this.on.onQuote(entry.m.replyToId) });
+    entry.quote = el("button", { type: "button", class: "reply-quote", hidden: true, onclick: () => !entry.m.replyTo?.deleted && this.on.onQuote(entry.m.replyToId) });
     entry.content = el("p", { class: "content", text: m.content });
     entry.reactions = el("div", { class: "reactions", role: "group", "aria-label": "Reactions", hidden: true });
     entry.time = el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) });
