@@ -10,7 +10,9 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
-RUN useradd --system --uid 10001 chat && chown -R chat /app
+# data/media is where uploads go (MEDIA_ROOT): made here so a named volume mounted on it starts
+# out owned by the app's user.
+RUN useradd --system --uid 10001 chat && mkdir -p /app/data/media && chown -R chat /app
 USER chat
 
 EXPOSE 3010

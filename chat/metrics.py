@@ -10,6 +10,21 @@ OPEN_SOCKETS = Gauge("chat_open_sockets", "WebSocket connections open on this pr
 MESSAGES_SENT = Counter("chat_messages_sent_total", "Messages stored (new ones, not retries).", ["transport"])
 DELIVERIES = Counter("chat_deliveries_total", "Server events written to sockets, by event.", ["event"])
 
+ATTACHMENTS_UPLOADED = Counter("chat_attachments_uploaded_total", "Uploads stored, by kind (image, file).", ["kind"])
+ATTACHMENT_BYTES = Counter("chat_attachment_bytes_total", "Bytes of uploads stored (after images are re-encoded).")
+ATTACHMENTS_REFUSED = Counter("chat_attachments_refused_total", "Uploads refused, by reason.", ["reason"])
+_UPLOAD_KINDS = frozenset({"image", "file"})
+_REFUSALS = frozenset({"too_large", "empty", "type", "damaged", "rate_limited", "invalid"})
+
+
+def attachment_uploaded(kind: str, size: int) -> None:
+    ATTACHMENTS_UPLOADED.labels(kind=bounded(kind, _UPLOAD_KINDS)).inc()
+    ATTACHMENT_BYTES.inc(size)
+
+
+def attachment_refused(reason: str) -> None:
+    ATTACHMENTS_REFUSED.labels(reason=bounded(reason, _REFUSALS)).inc()
+
 
 def message_sent(transport: str) -> None:
     MESSAGES_SENT.labels(transport=bounded(transport, TRANSPORTS)).inc()

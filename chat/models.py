@@ -129,6 +129,17 @@ class Message(models.Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    def attachment_items(self) -> list[Attachment]:
+        """Its attachments in upload order: the list a read prefetched (`with_attachments`) or a
+        send set, else one query (none for a message that was never stored)."""
+        found: list[Attachment] | None = self.__dict__.get(ATTACHMENTS_ATTR)
+        if found is None and self._state.adding:  # never stored: nothing can point at it
+            return []
+        if found is None:
+            found = list(Attachment.objects.filter(message_id=self.pk).order_by("id"))
+            self.__dict__[ATTACHMENTS_ATTR] = found
+        return found
+
 
 class Block(models.Model):
     """`blocker` blocks `blocked`: while either of a pair blocks the other, nothing passes between them."""
@@ -256,3 +267,52 @@ class Reaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.emoji} by {self.user_id} on message {self.message_id}"
+
+
+ATTACHMENTS_ATTR = "prefetched_attachments"
+
+
+def with_attachments(messages: models.QuerySet[Message]) -> models.QuerySet[Message]:
+    """The messages with their attachments, in one more query for the whole list."""
+    return messages.prefetch_related(
+        models.Prefetch("attachments", queryset=Attachment.objects.order_by("id"), to_attr=ATTACHMENTS_ATTR)
+    )
+
+
+class Attachment(models.Model):
+    """An uploaded file: its uploader's until a send puts it in a message (`message` set).
+
+    `file` and `thumbnail` are names in the default storage (STORAGES), made of a random token and
+    never of the client's file name, which is kept, cleaned, in `name` for display only.
+    """
+
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments", null=True, blank=True, db_index=False
+    )
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    file = models.CharField(max_length=255)
+    thumbnail = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # A message's attachments (every message list prefetches them).
+            models.Index(fields=["message", "id"], name="attachment_message_id"),
+            # Unsent uploads: the sender's check and the 24 h sweep.
+            models.Index(
+                fields=["uploader", "created_at"], condition=Q(message__isnull=True), name="attachment_unsent"
+            ),
+            models.Index(fields=["created_at"], condition=Q(message__isnull=True), name="attachment_unsent_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attachment {self.pk} ({self.content_type}, {self.size} bytes)"
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.thumbnail)

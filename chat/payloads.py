@@ -12,7 +12,8 @@ from typing import Any
 
 from accounts.models import User
 from accounts.presenters import user_summary
-from chat.models import REPLY_SNIPPET_LENGTH, Message, Reaction
+from chat import links
+from chat.models import REPLY_SNIPPET_LENGTH, Attachment, Message, Reaction
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -45,6 +46,24 @@ def reply_quote(message: Message) -> dict[str, Any] | None:
     }
 
 
+def attachment(item: Attachment) -> dict[str, Any]:
+    """An attachment as REST and sockets show it (the contract's snake_case shape), with fresh links."""
+    return {
+        "id": item.pk,
+        "name": item.name,
+        "content_type": item.content_type,
+        "size": item.size,
+        "width": item.width,
+        "height": item.height,
+        "url": links.link(item, links.FILE),
+        "thumbnail_url": links.link(item, links.THUMBNAIL),
+    }
+
+
+def attachments(message: Message) -> list[dict[str, Any]]:
+    return [attachment(item) for item in message.attachment_items()]
+
+
 def new_message(message: Message, online: Collection[int]) -> dict[str, Any]:
     return {
         "id": message.pk,
@@ -54,6 +73,7 @@ def new_message(message: Message, online: Collection[int]) -> dict[str, Any]:
         "conversationId": message.conversation_id,
         "content": message.content,
         "attachmentUrl": message.attachment_url,
+        "attachments": attachments(message),
         "isRead": message.is_read,
         "createdAt": iso(message.created_at),
         "clientMessageId": message.client_message_id,

@@ -1,4 +1,4 @@
-"""The chat's limits: messages per user over every transport, and the typing throttle."""
+"""The chat's limits: messages per user over every transport, uploads per user, and the typing throttle."""
 
 from __future__ import annotations
 
@@ -12,6 +12,19 @@ def check_message_rate(user_id: int) -> None:
     limit = settings.MESSAGE_RATE_LIMIT
     if limit.enabled:
         ratelimit.take(f"presence:rate:message:{user_id}", count=limit.count, seconds=limit.seconds, what="message")
+
+
+def check_upload_rate(user_id: int) -> None:
+    """Count one upload against ATTACHMENT_UPLOAD_RATE_LIMIT, or raise RateLimited (429)."""
+    limit = settings.ATTACHMENT_UPLOAD_RATE_LIMIT
+    if limit.enabled:
+        ratelimit.take(
+            f"presence:rate:upload:{user_id}",
+            count=limit.count,
+            seconds=limit.seconds,
+            what="upload",
+            message=f"Too many uploads; retry in {limit.seconds} s.",
+        )
 
 
 def allow_typing(user_id: int, conversation_id: int) -> bool:

@@ -22,6 +22,7 @@ from core.errors import Invalid
 MAX_CONTENT_LENGTH = 10_000
 MAX_URL_LENGTH = 2_048
 MAX_CLIENT_ID_LENGTH = 64
+MAX_ATTACHMENTS = 10
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SendRequest:
     client_message_id: str | None = None
     conversation_id: int | None = None
     reply_to_id: int | None = None
+    attachment_ids: tuple[int, ...] = ()
 
 
 def require_mapping(data: Any, what: str = "body") -> Mapping[str, Any]:
@@ -65,13 +67,16 @@ def _storable(name: str, value: str) -> None:
         raise Invalid.field(name, "Must be valid Unicode text (no unpaired surrogates).") from None
 
 
-def _content(data: Mapping[str, Any]) -> str:
+def _content(data: Mapping[str, Any], *, with_attachments: bool = False) -> str:
+    """The text; with attachments it may be empty (or left out: the empty text)."""
     value = data.get("content")
     if value is None:
+        if with_attachments:
+            return ""
         raise Invalid.field("content", "This field is required.")
     if not isinstance(value, str):
         raise Invalid.field("content", "Must be a string.")
-    if not value.strip():
+    if not value.strip() and not with_attachments:
         raise Invalid.field("content", "Must not be blank.")
     if len(value) > MAX_CONTENT_LENGTH:
         raise Invalid.field("content", f"Must be at most {MAX_CONTENT_LENGTH} characters.")
@@ -189,14 +194,35 @@ def parse_reaction(data: Any) -> ReactionRequest:
     return ReactionRequest(**values)
 
 
+def _attachment_ids(data: Mapping[str, Any]) -> tuple[int, ...]:
+    """Up to MAX_ATTACHMENTS distinct upload ids (absent, null or [] for none); whose they are is
+    the send's rule (chat.services.messages)."""
+    value = data.get("attachmentIds")
+    if value is None:
+        return ()
+    problem = f"Must be a list of at most {MAX_ATTACHMENTS} distinct upload ids."
+    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS:
+        raise Invalid.field("attachmentIds", problem)
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_ID for v in value):
+        raise Invalid.field("attachmentIds", problem)
+    if len(set(value)) != len(value):
+        raise Invalid.field("attachmentIds", problem)
+    return tuple(value)
+
+
 def parse_send(data: Any) -> SendRequest:
     """Validate a send body (REST) or `send_message` data (socket)."""
     body = require_mapping(data)
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
+    try:
+        values["attachment_ids"] = _attachment_ids(body)
+    except Invalid as exc:
+        errors.update(exc.errors or {})
+    with_attachments = bool(values.get("attachment_ids")) or "attachmentIds" in errors
     fields: dict[str, Callable[[], object]] = {
         "receiver_id": lambda: object_id(body, "receiverId"),
-        "content": lambda: _content(body),
+        "content": lambda: _content(body, with_attachments=with_attachments),
         "attachment_url": lambda: _attachment_url(body),
         "client_message_id": lambda: _client_message_id(body),
         "conversation_id": lambda: object_id(body, "conversationId", required=False),

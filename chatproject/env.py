@@ -111,6 +111,20 @@ def parse_window(name: str, value: str) -> int | None:
     return int(text)
 
 
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def mime_types(name: str, values: list[str]) -> frozenset[str]:
+    """A non-empty list of `type/subtype` names, lower-cased (`image/png,application/pdf`)."""
+    found = frozenset(value.strip().lower() for value in values)
+    bad = sorted(value for value in found if not _MIME_TYPE.fullmatch(value))
+    if bad:
+        raise EnvError(f"{name} must hold MIME types such as image/png separated by commas, got {bad[0]!r}")
+    if not found:
+        raise EnvError(f"{name} must name at least one MIME type")
+    return found
+
+
 def origin_of(url: str, name: str) -> str:
     """Reduce `https://app.example.com/path` to the origin `https://app.example.com`."""
     match = re.fullmatch(r"(https?)://([^/\s?#]+)(/[^\s]*)?", url.strip())

@@ -15,7 +15,7 @@ from typing import Any
 
 import dj_database_url
 
-from chatproject.env import Env, EnvError, origin_of, parse_networks, parse_rate, parse_window
+from chatproject.env import Env, EnvError, mime_types, origin_of, parse_networks, parse_rate, parse_window
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -290,6 +290,70 @@ WS_AUTH_TIMEOUT_SECONDS = 10.0
 # A REST body larger than this is refused with 413 before it is parsed.
 MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# --- Attachments (POST /api/chat/attachments; chat/services/attachments.py) ---------------
+# The types an upload may be, as sniffed from its bytes (never the client's word). SVG is left out
+# by default: it can carry script.
+ATTACHMENT_TYPES = mime_types(
+    "ATTACHMENT_TYPES",
+    env.items(
+        "ATTACHMENT_TYPES",
+        ["image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"],
+    ),
+)
+ATTACHMENT_MAX_BYTES = env.integer("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, maximum=1024**3)
+# An upload's request is the file plus the multipart boundary and part headers around it: the body
+# limit of the upload route (core.middleware.ROUTE_BODY_LIMITS) allows that much more.
+ATTACHMENT_REQUEST_MAX_BYTES = ATTACHMENT_MAX_BYTES + 16 * 1024
+ATTACHMENT_URL_TTL_SECONDS = env.integer("ATTACHMENT_URL_TTL_SECONDS", 3600, minimum=10, maximum=7 * 24 * 3600)
+ATTACHMENT_UPLOAD_RATE_LIMIT = parse_rate(
+    "ATTACHMENT_UPLOAD_RATE_LIMIT", env.string("ATTACHMENT_UPLOAD_RATE_LIMIT", "30/m")
+)
+# Uploads that are in no message this long after they were made are removed by purge_deleted.
+ATTACHMENT_UNSENT_HOURS = 24
+MEDIA_ROOT = env.string("MEDIA_ROOT", str(BASE_DIR / "data" / "media"))
+# Request bodies and uploaded files larger than this go to a temporary file, not memory: only
+# uploads are ever that large (every other route refuses more than MAX_BODY_BYTES).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+S3_BUCKET = env.string("S3_BUCKET")
+S3_ENDPOINT_URL = env.string("S3_ENDPOINT_URL")
+S3_ACCESS_KEY_ID = env.string("S3_ACCESS_KEY_ID")
+S3_SECRET_ACCESS_KEY = env.string("S3_SECRET_ACCESS_KEY")
+S3_REGION = env.string("S3_REGION")
+if not S3_BUCKET and (S3_ENDPOINT_URL or S3_ACCESS_KEY_ID or S3_SECRET_ACCESS_KEY or S3_REGION):
+    raise EnvError("S3_BUCKET is required when any other S3_* variable is set")
+if bool(S3_ACCESS_KEY_ID) != bool(S3_SECRET_ACCESS_KEY):
+    raise EnvError("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither")
+if S3_ENDPOINT_URL and not S3_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise EnvError(f"S3_ENDPOINT_URL must be an http(s) URL, got {S3_ENDPOINT_URL!r}")
+if S3_BUCKET:
+    _attachment_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "region_name": S3_REGION or None,
+            # Links are presigned GETs that expire with the app's own links.
+            "querystring_auth": True,
+            "querystring_expire": ATTACHMENT_URL_TTL_SECONDS,
+            "signature_version": "s3v4",
+            "file_overwrite": False,
+            "default_acl": None,
+            # Path-style addressing works with every S3-compatible server (MinIO, moto, Ceph).
+            "addressing_style": "path" if S3_ENDPOINT_URL else None,
+        },
+    }
+else:
+    _attachment_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+    }
+STORAGES = {
+    "default": _attachment_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # --- Operations -----------------------------------------------------------------------
 # With METRICS_TOKEN set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`.

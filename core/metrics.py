@@ -52,6 +52,7 @@ _DRF_CODES = {
     "not_acceptable": "not_acceptable",
     "unsupported_media_type": "unsupported_media_type",
     "throttled": "rate_limited",
+    "payload_too_large": "payload_too_large",
 }
 
 

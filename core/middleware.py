@@ -16,7 +16,10 @@ from core.rest import failure_body
 # Routes whose bodies may be larger than MAX_BODY_BYTES: (path prefix, name of the setting with
 # their limit), the first match wins. `manage.py serve` and BodySizeLimitMiddleware both ask
 # body_limit(), so a route that needs more (uploads) adds one line here.
-ROUTE_BODY_LIMITS: tuple[tuple[str, str], ...] = ()
+ROUTE_BODY_LIMITS: tuple[tuple[str, str], ...] = (
+    # Uploads: the file's limit plus its multipart framing (chat/rest/uploads.py).
+    ("/api/chat/attachments", "ATTACHMENT_REQUEST_MAX_BYTES"),
+)
 
 
 def body_limit(path: str) -> int:

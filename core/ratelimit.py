@@ -21,7 +21,7 @@ def _store_error(exc: Exception, what: str) -> None:
     log.warning("rate limit store unreachable; %s not limited", what, extra={"error": type(exc).__name__})
 
 
-def take(key: str, *, count: int, seconds: int, what: str = "event") -> None:
+def take(key: str, *, count: int, seconds: int, what: str = "event", message: str | None = None) -> None:
     """Count one event against `count` per `seconds` under `key`, or raise RateLimited.
 
     A refused event does not count against the next window.
@@ -34,7 +34,7 @@ def take(key: str, *, count: int, seconds: int, what: str = "event") -> None:
     except STORE_ERRORS as exc:
         _store_error(exc, what)
         return
-    raise RateLimited(seconds)
+    raise RateLimited(seconds, message)
 
 
 def first_in(key: str, *, seconds: float, what: str = "event") -> bool:

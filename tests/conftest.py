@@ -22,6 +22,18 @@ def _fast_hasher(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def media_root(settings: Any, tmp_path: Any) -> Any:
+    """Each test's uploads go to a folder of its own (never the project's data/media)."""
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = str(root)
+    settings.STORAGES = {
+        **django_settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    return root
+
+
+@pytest.fixture(autouse=True)
 def _clean_presence() -> Iterator[None]:
     store.shared().clear()
     yield

@@ -16,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import OperationalError
 from django.db.backends.utils import CursorWrapper
@@ -29,7 +30,10 @@ from accounts.auth import tokens_for
 from accounts.models import User
 from chatproject.env import RateLimit
 from tests.accounts.test_passwords import hash_queue_full
-from tests.support.api import SEND, messages_url, read_url, search_url, send
+from tests.support.api import ATTACHMENTS, SEND, messages_url, read_url, search_url, send
+from tests.support.files import png
+
+FILES = "/api/chat/files/{token}"
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +67,12 @@ def response_validator(spec: dict[str, Any]) -> Callable[[Any, str, str], None]:
         operation = spec["paths"][path][method.lower()]
         status = str(response.status_code)
         assert status in operation["responses"], f"{method} {path} answered {status}, which is not documented"
-        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        content = operation["responses"][status]["content"]
+        if "application/json" not in content:  # a file's bytes (GET /api/chat/files/{token})
+            assert not response["Content-Type"].startswith("application/json"), (method, path, status)
+            checked.add((path, method.lower(), status))
+            return
+        schema = content["application/json"]["schema"]
         document = {**_closed(copy.deepcopy(schema)), "components": components}
         OAS30Validator(document, format_checker=oas30_format_checker).validate(json.loads(response.content))
         checked.add((path, method.lower(), status))
@@ -106,7 +115,7 @@ def test_every_api_route_and_method_is_documented(spec: dict[str, Any]) -> None:
         for route, callback in _routes(get_resolver().url_patterns)
         if route.startswith("/api/") and not DOC_ROUTES.match(route)
     }
-    assert len(api_routes) == 23
+    assert len(api_routes) == 25
     assert set(api_routes) == set(spec["paths"])
     for path, callback in api_routes.items():
         view = callback.view_class
@@ -122,7 +131,7 @@ def test_bearer_scheme_and_public_auth_endpoints(spec: dict[str, Any]) -> None:
     }
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            public = path in {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
+            public = path in {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh", FILES}
             assert operation["security"] == ([{}] if public else [{"bearerAuth": []}]), (method, path)
             if not public:
                 assert "401" in operation["responses"], (method, path)
@@ -142,8 +151,10 @@ def test_query_parameters_carry_their_bounds(spec: dict[str, Any]) -> None:
     assert "allowEmptyValue" not in params["q"]
     assert params["q"]["schema"]["maxLength"] == 200
     send_body = spec["components"]["schemas"]["SendRequest"]
-    assert send_body["required"] == ["content", "receiverId"]
+    # content may be left out when attachmentIds names an upload: a rule the server checks.
+    assert send_body["required"] == ["receiverId"]
     assert send_body["properties"]["content"]["maxLength"] == 10_000
+    assert send_body["properties"]["attachmentIds"]["maxItems"] == 10
     headers = spec["paths"]["/api/chat/send"]["post"]["responses"]["429"]["headers"]
     assert "Retry-After" in headers
     for item in spec["paths"].values():
@@ -239,6 +250,36 @@ def test_every_endpoint_answers_what_the_schema_documents(
     limited = as_carol.post(SEND, {"receiverId": bob.pk, "content": "two"}, format="json")
     check(limited, SEND, "POST")
     assert limited.status_code == 429 and limited["Retry-After"]
+
+    # uploads and their links
+    uploaded = as_alice.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.png", png())}, format="multipart")
+    check(uploaded, ATTACHMENTS, "POST")
+    assert uploaded.status_code == 201
+    check(
+        as_alice.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.txt", b"")}, format="multipart"), ATTACHMENTS, "POST"
+    )
+    check(as_alice.post(ATTACHMENTS, {"file": "x"}, format="json"), ATTACHMENTS, "POST")  # 415
+    check(anon.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.txt", b"x")}, format="multipart"), ATTACHMENTS, "POST")
+    settings.ATTACHMENT_MAX_BYTES = 10
+    check(
+        as_alice.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.txt", b"x" * 11)}, format="multipart"),
+        ATTACHMENTS,
+        "POST",
+    )
+    settings.ATTACHMENT_UPLOAD_RATE_LIMIT = RateLimit(1, 60)
+    check(
+        as_bob.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.txt", b"x")}, format="multipart"), ATTACHMENTS, "POST"
+    )
+    limited_upload = as_bob.post(ATTACHMENTS, {"file": SimpleUploadedFile("a.txt", b"x")}, format="multipart")
+    check(limited_upload, ATTACHMENTS, "POST")
+    assert limited_upload.status_code == 429
+    url = uploaded.json()["data"]["url"]
+    check(anon.get(url), FILES, "GET")
+    check(anon.get(url + "x"), FILES, "GET")
+    with_file = as_alice.post(
+        SEND, {"receiverId": bob.pk, "attachmentIds": [uploaded.json()["data"]["id"]]}, format="json"
+    )
+    check(with_file, SEND, "POST")
 
     # lists
     cid = message.conversation_id
@@ -373,13 +414,18 @@ def test_every_endpoint_answers_what_the_schema_documents(
         (as_alice, "PUT", f"{conv}/unread", {"fromMessageId": message.pk}),
         (as_alice, "PUT", f"{conv}/delivered", {"upToMessageId": message.pk}),
         (as_alice, "POST", "/api/chat/messages/{message_id}/report", {"reason": "spam"}),
+        (as_alice, "POST", ATTACHMENTS, None),
+        (anon, "GET", FILES, None),
     ]
     with mock.patch.object(CursorWrapper, "execute", unreachable):
         for api, method, path, body in calls:
             url = path.replace("{conversation_id}", str(cid)).replace("{message_id}", str(message.pk))
             url = url.replace("{emoji}", "%F0%9F%91%8D")
             url = url.replace("{user_id}", str(carol.pk))
-            if method == "GET":
+            url = url.replace(FILES, uploaded.json()["data"]["url"])
+            if path == ATTACHMENTS:
+                response = api.post(url, {"file": SimpleUploadedFile("a.txt", b"x")}, format="multipart")
+            elif method == "GET":
                 response = api.get(url, body or {})
             else:
                 response = getattr(api, method.lower())(url, body, format="json")

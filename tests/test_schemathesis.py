@@ -47,9 +47,12 @@ _rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 # Rules OpenAPI cannot state, each pinned by its own tests: Django's password validators and
 # NUL-free text (register, token), and "one emoji" (reactions: Unicode's emoji list, not a pattern),
 # so schema-valid requests may still be refused with 400 there.
-PUBLIC_PATHS = {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh"}
+# A file link's signed token is its credential: no bearer token.
+PUBLIC_PATHS = {"/api/auth/register", "/api/auth/token", "/api/auth/token/refresh", "/api/chat/files/{token}"}
 # Conversation state has its own (tests/chat/rest/test_conversation_state.py): blocking yourself,
 # a mute `until` in the past, and an unread mark from a message of another conversation are 400s.
+# An upload's type is sniffed from its bytes (drawn bytes are seldom an allowed type), and a file
+# link's token is signed (a drawn one is always a 404).
 _REACTION = "/api/chat/messages/{message_id}/reactions/{emoji}"
 BUSINESS_RULES = {
     ("POST", "/api/auth/register"),
@@ -60,6 +63,8 @@ BUSINESS_RULES = {
     ("DELETE", "/api/chat/blocks/{user_id}"),
     ("PUT", "/api/chat/conversations/{conversation_id}/mute"),
     ("PUT", "/api/chat/conversations/{conversation_id}/unread"),
+    ("POST", "/api/chat/attachments"),
+    ("GET", "/api/chat/files/{token}"),
 }
 
 _calls: dict[str, int] = {}
@@ -174,6 +179,16 @@ def _ids(case: Any, caller: dict[str, Any]) -> None:
     mine = isinstance(body, dict) and body.get("receiverId") == caller["user"].pk
     if mine and not _negative_at(case, ParameterLocation.BODY):
         body["receiverId"] = caller["friend"]
+    if (
+        case.operation.path == "/api/chat/send"
+        and isinstance(body, dict)
+        and not _negative_at(case, ParameterLocation.BODY)
+    ):
+        # attachmentIds must name the caller's own unsent uploads, and without any the text must not
+        # be blank: rules OpenAPI cannot state. Drawn ids name none, so a valid body sends text.
+        body.pop("attachmentIds", None)
+        if not isinstance(body.get("content"), str) or not body["content"].strip():
+            body["content"] = "schemathesis"
 
 
 @schema.parametrize()

@@ -18,6 +18,7 @@ from accounts.presence import online_among
 from accounts.presenters import user_summary
 from chat import payloads
 from chat.models import Conversation, ConversationState, Message, Report
+from chat.payloads import attachments
 from chat.selectors.people import presence_hidden_from
 
 
@@ -49,6 +50,7 @@ def message_body(message: Message, seen: Seen) -> dict[str, Any]:
         "conversation_id": message.conversation_id,
         "content": message.content,
         "attachment_url": message.attachment_url,
+        "attachments": attachments(message),
         "is_read": message.is_read,
         "read_at": message.read_at,
         "delivered_at": message.delivered_at,

@@ -16,6 +16,7 @@ from accounts.schemas import UserSummarySerializer
 from chat.models import REPLY_SNIPPET_LENGTH
 from chat.selectors.messages import MAX_SEARCH_LENGTH
 from chat.validation import (
+    MAX_ATTACHMENTS,
     MAX_CLIENT_ID_LENGTH,
     MAX_CONTENT_LENGTH,
     MAX_REPORT_NOTE_LENGTH,
@@ -30,6 +31,14 @@ from core.openapi import PageFields, enveloped
 _WS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # Not blank (some character that is not whitespace) and no NUL anywhere.
 _NOT_BLANK = RegexValidator(rf"^[^\x00]*[^{_WS}\x00][^\x00]*$", "Must not be blank or contain NUL.")
+
+
+@extend_schema_field({"type": "string", "maxLength": MAX_CONTENT_LENGTH, "pattern": "^[^\\x00]*$"})
+class _SendContentField(serializers.Field):  # type: ignore[type-arg]
+    """A send's text: any string without NUL, blank too (with attachments it may be). Not a
+    CharField: spectacular spells its `allow_blank` as a oneOf that "" would match twice."""
+
+
 # http(s), a host part of printable ASCII without brackets (the server's urlsplit refuses
 # unbalanced or invalid [IPv6] hosts and some non-ASCII ones), then no whitespace or NUL.
 _HTTP_URL = RegexValidator(
@@ -44,11 +53,12 @@ class SendRequestSerializer(serializers.Serializer[Any]):
     receiverId = serializers.IntegerField(
         min_value=1, max_value=MAX_ID, help_text="Another active user: yourself is a 400, nobody a 404."
     )
-    content = serializers.CharField(
-        max_length=MAX_CONTENT_LENGTH,
-        trim_whitespace=False,
-        validators=[_NOT_BLANK],
-        help_text="Stored exactly as sent (never trimmed or HTML-escaped).",
+    content = _SendContentField(
+        required=False,
+        help_text=(
+            "Stored exactly as sent (never trimmed or HTML-escaped). Required and not blank, unless "
+            "attachmentIds names at least one upload: then it may be empty or left out."
+        ),
     )
     attachmentUrl = serializers.CharField(
         required=False, allow_null=True, max_length=MAX_URL_LENGTH, validators=[_HTTP_URL]
@@ -74,6 +84,16 @@ class SendRequestSerializer(serializers.Serializer[Any]):
         min_value=1,
         max_value=MAX_ID,
         help_text="A visible message of this conversation to reply to; anything else is a 400.",
+    )
+    attachmentIds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        allow_null=True,
+        max_length=MAX_ATTACHMENTS,
+        help_text=(
+            "Distinct ids of the sender's own uploads (POST /api/chat/attachments) that are in no message yet; "
+            "any other is a 400 and nothing is stored."
+        ),
     )
 
     class Meta:
@@ -138,6 +158,34 @@ class ReplyToField(serializers.JSONField):
     pass
 
 
+class UploadRequestSerializer(serializers.Serializer[Any]):
+    """POST /api/chat/attachments: multipart/form-data with one part."""
+
+    file = serializers.FileField(help_text="The file; its type is sniffed from its bytes.")
+
+    class Meta:
+        ref_name = "Upload"
+
+
+class AttachmentSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField(
+        max_length=255, help_text="The client's file name, cut to a name (no path, control or bidi characters)."
+    )
+    content_type = serializers.CharField(help_text="Sniffed from the bytes, e.g. image/png.")
+    size = serializers.IntegerField(min_value=1, help_text="Bytes stored (an image after re-encoding).")
+    width = serializers.IntegerField(allow_null=True, help_text="Pixels; null for a file that is not an image.")
+    height = serializers.IntegerField(allow_null=True)
+    url = serializers.CharField(
+        help_text="Signed link to the file, expiring after ATTACHMENT_URL_TTL_SECONDS: the app's own "
+        "/api/chat/files/... path (root-relative) or the object store's presigned https URL."
+    )
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="A WebP of at most 320x320; null but for images.")
+
+    class Meta:
+        ref_name = "Attachment"
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     seq = serializers.IntegerField(min_value=1, help_text="1, 2, 3, ... within the conversation, no gaps.")
@@ -146,6 +194,7 @@ class MessageSerializer(serializers.Serializer[Any]):
     conversation_id = serializers.IntegerField()
     content = serializers.CharField(allow_blank=True)
     attachment_url = serializers.CharField(allow_null=True)
+    attachments = AttachmentSerializer(many=True, help_text="Files sent with the message, in upload order.")
     is_read = serializers.BooleanField()
     read_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(
@@ -404,6 +453,7 @@ class ReportSerializer(serializers.Serializer[Any]):
         ref_name = "Report"
 
 
+AttachmentEnvelope = enveloped("AttachmentEnvelope", AttachmentSerializer(), message=True)
 MessageEnvelope = enveloped("MessageEnvelope", MessageSerializer(), message=True)
 ConversationPageEnvelope = enveloped("ConversationPageEnvelope", ConversationPageSerializer())
 MessageCursorPageEnvelope = enveloped("MessageCursorPageEnvelope", MessageCursorPageSerializer())

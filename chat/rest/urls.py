@@ -4,6 +4,8 @@ from chat.rest import views
 
 urlpatterns = [
     path("send", views.SendView.as_view(), name="chat-send"),
+    path("attachments", views.AttachmentsView.as_view(), name="chat-attachments"),
+    path("files/<str:token>", views.AttachmentFileView.as_view(), name="chat-attachment-file"),
     path("conversations", views.ConversationsView.as_view(), name="chat-conversations"),
     path("conversations/<int:conversation_id>/messages", views.MessagesView.as_view(), name="chat-messages"),
     path("conversations/<int:conversation_id>/read", views.ReadView.as_view(), name="chat-read"),

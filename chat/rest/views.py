@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.http import FileResponse, HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +16,7 @@ from accounts.models import User
 from accounts.schemas import UserPageEnvelope
 from accounts.selectors import active_users
 from accounts.serializers import UserSearchSerializer
-from chat import metrics, payloads
+from chat import links, metrics, payloads
 from chat.rest import schemas
 from chat.rest.presenters import (
     conversations_body,
@@ -24,10 +27,12 @@ from chat.rest.presenters import (
     seen_by,
     state_body,
 )
+from chat.rest.uploads import UploadParser, upload_of
+from chat.selectors import attachments as attachment_reads
 from chat.selectors import conversations as conversation_reads
 from chat.selectors import messages as message_reads
 from chat.selectors import people
-from chat.services import blocks, conversations, edits, messages, reactions, reports
+from chat.services import attachments, blocks, conversations, edits, messages, reactions, reports
 from chat.validation import parse_edit, parse_emoji, parse_message_id, parse_mute_until, parse_report, parse_send
 from core.errors import Invalid
 from core.openapi import RETRY_AFTER, CursorQuery, PageQuery, failures
@@ -83,6 +88,65 @@ class SendView(APIView):
         if result.created:
             return envelope(body, status_code=201, message="Message sent")
         return envelope(body, message="Message already sent")
+
+
+class AttachmentsView(APIView):
+    parser_classes = [UploadParser]
+
+    @extend_schema(
+        operation_id="uploadAttachment",
+        tags=["chat"],
+        summary="Upload a file to attach to a message",
+        description=(
+            "multipart/form-data with the file in the part `file`. The type is sniffed from the bytes "
+            "(never the client's Content-Type or name); allowed: `ATTACHMENT_TYPES` (by default JPEG, PNG, "
+            "GIF, WebP, PDF and plain text). Images are re-encoded without their metadata (EXIF, GPS) and get "
+            "a WebP thumbnail of at most 320x320. Over `ATTACHMENT_MAX_BYTES` is a 413, refused from the "
+            "Content-Length before the body is read. The upload is the caller's until a send names it in "
+            "`attachmentIds`; unsent, it is removed after 24 h. `url` and `thumbnail_url` expire after "
+            "`ATTACHMENT_URL_TTL_SECONDS`."
+        ),
+        request={"multipart/form-data": schemas.UploadRequestSerializer},
+        parameters=[RETRY_AFTER],
+        responses={201: schemas.AttachmentEnvelope, **failures(400, 401, 413, 415, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        attachment = attachments.upload_attachment(uploader=_caller(request), upload=upload_of(request))
+        return envelope(payloads.attachment(attachment), status_code=201, message="File uploaded")
+
+
+class AttachmentFileView(APIView):
+    """A file behind a signed link: the link is the credential (an <img> sends no token)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="attachmentFile",
+        tags=["chat"],
+        summary="The file of a signed attachment link (url / thumbnail_url)",
+        description=(
+            "Needs no token: the signed link is the credential, handed only to the uploader and the "
+            "conversation's participants. A tampered or expired link, or one whose message was deleted, "
+            "is a 404. Images are served inline, other files as downloads."
+        ),
+        parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH, description="The link's signed token.")],
+        responses={
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file's bytes, with its own type."),
+            **failures(404),
+        },
+    )
+    def get(self, request: Request, token: str) -> HttpResponseBase:
+        served = attachment_reads.file_of_link(token)
+        response = FileResponse(
+            attachments.storage().open(served.name, "rb"),
+            content_type=links.served_type(served.attachment, served.kind),
+        )
+        response["Content-Disposition"] = links.disposition(served.attachment, served.kind)
+        # The bytes are the uploader's: never a page of ours (no script, no frames, no plugins).
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, max-age=300"
+        return response
 
 
 class ConversationsView(APIView):

@@ -9,18 +9,19 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import User
 from chat.access import conversation_of_participant, message_of_participant
-from chat.models import Conversation, ConversationState, Message, MessageVersion, Reaction
+from chat.models import Conversation, ConversationState, Message, MessageVersion, Reaction, with_attachments
 from core.errors import Invalid
 from core.pagination import Cursor, CursorPage, Page, PageRequest
 
 
 def displayed(query: QuerySet[Message]) -> QuerySet[Message]:
     """What showing a message needs, for any number of them in a fixed number of queries: its
-    users and the message it replies to joined, and every message's reactions read by one more
-    query (as `reaction_list`)."""
+    users and the message it replies to joined, and every message's reactions and attachments read
+    by one more query each (as `reaction_list`, and the list `Message.attachment_items` reads)."""
     reactions = Prefetch("reactions", queryset=Reaction.objects.order_by("id"), to_attr="reaction_list")
     # The stubs' plugin takes to_attr for a new attribute; Message declares it, typed, for the presenters.
-    return query.select_related("sender", "receiver", "reply_to").prefetch_related(reactions)  # type: ignore[no-redef]
+    shown = query.select_related("sender", "receiver", "reply_to").prefetch_related(reactions)  # type: ignore[no-redef]
+    return with_attachments(shown)
 
 
 def _messages(conversation: Conversation) -> QuerySet[Message]:

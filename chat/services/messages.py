@@ -8,6 +8,7 @@ stored by one statement and published in one round trip. A single send is a batc
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,8 +20,17 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events, ratelimit
 from chat.access import message_of_participant
-from chat.models import REPLY_SNIPPET_LENGTH, Block, Conversation, ConversationState, Message
+from chat.models import (
+    ATTACHMENTS_ATTR,
+    REPLY_SNIPPET_LENGTH,
+    Attachment,
+    Block,
+    Conversation,
+    ConversationState,
+    Message,
+)
 from chat.selectors.messages import displayed
+from chat.services.attachments import remove_files_of_messages
 from chat.services.storage import NewMessage, StoreConflict, ordered_pair, refresh_preview, store_messages
 from chat.validation import SendRequest
 from core.errors import DomainError, Forbidden, Invalid, NotFound
@@ -69,12 +79,14 @@ class _Facts:
     blocked: bool  # either of the pair blocks the other
     receiver_muted: bool  # the receiver muted the pair's conversation, and the mute has not lapsed
     parent: _Parent | None  # the visible message replyToId names, wherever it is
+    usable_attachments: int  # how many of its attachmentIds are the sender's own, in no message yet
 
 
 # What the rules of each send need to know, for a whole batch in one round trip: one row per
 # send, each fact a scalar subquery (a missing row reads as NULL); `now` (for the mute's lapse) is
 # the one parameter after the sends, compared uncast, as the backend stores times. The sends'
-# columns, once (p1 < p2: the pair, whose conversation the mute is read from):
+# columns, once (p1 < p2: the pair, whose conversation the mute is read from; the attachment ids
+# travel as a JSON array, typed per backend below):
 _SEND_COLUMNS = (
     ("i", "INTEGER"),
     ("receiver_id", "BIGINT"),
@@ -84,6 +96,7 @@ _SEND_COLUMNS = (
     ("p1", "BIGINT"),
     ("p2", "BIGINT"),
     ("reply_to_id", "BIGINT"),
+    ("attachment_ids", None),
 )
 _FACTS_SQL = """
 WITH sends ({names}) AS ({sends})
@@ -101,9 +114,14 @@ SELECT sends.i,
        (SELECT conversation_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
        (SELECT sender_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
        (SELECT receiver_id FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
-       (SELECT SUBSTR(content, 1, {snippet}) FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL)
+       (SELECT SUBSTR(content, 1, {snippet}) FROM {message} WHERE id = sends.reply_to_id AND {deleted} IS NULL),
+       (SELECT COUNT(*) FROM {attachment} a
+         WHERE a.id IN ({wanted}) AND a.uploader_id = sends.sender_id AND a.message_id IS NULL)
   FROM sends
 """
+# The ids in a send's attachment_ids (NULL for none: no row).
+_WANTED_POSTGRESQL = "SELECT CAST(j AS BIGINT) FROM json_array_elements_text(sends.attachment_ids) AS j"
+_WANTED_ELSEWHERE = "SELECT value FROM json_each(sends.attachment_ids)"
 
 
 @lru_cache(maxsize=256)
@@ -112,14 +130,16 @@ def _facts_sql(rows: int | None) -> str:
     parsed once: docs/benchmarks.md, "constant statement"); elsewhere a VALUES row per send. CAST
     types the parameters on every backend."""
     if rows is None:
-        typed = ", ".join(f"{name} {t}" for name, t in _SEND_COLUMNS)
+        typed = ", ".join(f"{name} {t or 'json'}" for name, t in _SEND_COLUMNS)
         sends = f"SELECT * FROM json_to_recordset(CAST(%s AS json)) AS r({typed})"  # noqa: S608 - fixed names
     else:
-        row = "({})".format(", ".join(f"CAST(%s AS {t})" for _, t in _SEND_COLUMNS))
+        row = "({})".format(", ".join(f"CAST(%s AS {t or 'TEXT'})" for _, t in _SEND_COLUMNS))
         sends = "VALUES " + ", ".join([row] * rows)
     return _FACTS_SQL.format(
         names=", ".join(name for name, _ in _SEND_COLUMNS),
         sends=sends,
+        wanted=_WANTED_POSTGRESQL if rows is None else _WANTED_ELSEWHERE,
+        attachment=Attachment._meta.db_table,
         user=User._meta.db_table,
         message=Message._meta.db_table,
         conversation=Conversation._meta.db_table,
@@ -135,27 +155,53 @@ def _facts(sends: list[Send]) -> list[_Facts]:
     for i, send in enumerate(sends):
         r = send.request
         pair = ordered_pair(send.sender.pk, r.receiver_id)
-        rows.append((i, r.receiver_id, send.sender.pk, r.client_message_id, r.conversation_id, *pair, r.reply_to_id))
+        attachment_ids = list(r.attachment_ids) or None  # last: sent as JSON text where it is not PostgreSQL
+        rows.append(
+            (
+                i,
+                r.receiver_id,
+                send.sender.pk,
+                r.client_message_id,
+                r.conversation_id,
+                *pair,
+                r.reply_to_id,
+                attachment_ids,
+            )
+        )
     params: list[Any]
     if connection.vendor == "postgresql":
         names = [name for name, _ in _SEND_COLUMNS]
         records = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
         sql, params = _facts_sql(None), [records]
     else:
-        sql, params = _facts_sql(len(rows)), [value for row in rows for value in row]
+        encoded = [(*row[:-1], orjson.dumps(row[-1]).decode() if row[-1] else None) for row in rows]
+        sql, params = _facts_sql(len(rows)), [value for row in encoded for value in row]
     params.append(connection.ops.adapt_datetimefield_value(timezone.now()))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = sorted(cursor.fetchall(), key=lambda row: int(row[0]))
     facts = []
     for row in found:
-        i, active, existing, p1, p2, blocked, muted, parent_conversation, parent_sender, parent_receiver, snippet = row
+        (
+            i,
+            active,
+            existing,
+            p1,
+            p2,
+            blocked,
+            muted,
+            parent_conversation,
+            parent_sender,
+            parent_receiver,
+            snippet,
+            usable,
+        ) = row
         reply_to_id = sends[int(i)].request.reply_to_id
         parent = None
         if reply_to_id is not None and parent_conversation is not None:
             parent = _Parent(reply_to_id, parent_conversation, parent_sender, parent_receiver, snippet)
         conversation = (p1, p2) if p1 is not None else None
-        facts.append(_Facts(bool(active), existing, conversation, bool(blocked), bool(muted), parent))
+        facts.append(_Facts(bool(active), existing, conversation, bool(blocked), bool(muted), parent, int(usable or 0)))
     return facts
 
 
@@ -187,7 +233,13 @@ def _rule_broken(send: Send, facts: _Facts) -> DomainError | None:
             sender.pk, request.receiver_id
         ):
             return Invalid.field("replyToId", "Must be a message of this conversation that is not deleted.")
+    if facts.usable_attachments != len(request.attachment_ids):
+        return _attachments_unusable()
     return None
+
+
+def _attachments_unusable() -> Invalid:
+    return Invalid.field("attachmentIds", "Each id must be one of your own uploads that is not in a message yet.")
 
 
 def send_messages(*, sends: list[Send]) -> list[SendResult | DomainError]:
@@ -224,6 +276,7 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
     to_store: list[int] = []
     first_in_batch: dict[tuple[int, str], int] = {}
     repeats: dict[int, int] = {}
+    claimed: set[int] = set()  # attachment ids of the sends to store: one message each
     for i, (send, fact) in enumerate(zip(sends, facts, strict=True)):
         if fact.existing_id is not None and fact.existing_id in retried:
             answers[i] = retried[fact.existing_id]
@@ -234,6 +287,8 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
             repeats[i] = first_in_batch[key]  # answered with that one's message once it is stored
             continue
         broken = _rule_broken(send, fact)
+        if broken is None and not claimed.isdisjoint(send.request.attachment_ids):
+            broken = _attachments_unusable()
         if broken is None:
             try:
                 ratelimit.check_message_rate(send.sender.pk)
@@ -244,6 +299,7 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
             continue
         if key is not None:
             first_in_batch[key] = i
+        claimed.update(send.request.attachment_ids)
         to_store.append(i)
     stored = _store(sends, to_store, facts)
     for i, message in stored.items():
@@ -256,8 +312,36 @@ def _attempt(sends: list[Send]) -> list[SendResult | DomainError | None]:
     return answers
 
 
+class _AttachmentTaken(Exception):
+    """A concurrent send put one of the batch's attachments in its message first."""
+
+
+def _link_attachments(pairs: list[tuple[Message, Send]]) -> None:
+    """Put each send's attachments in its stored message, in the store's transaction; raise
+    _AttachmentTaken (rolling the batch back) when one is no longer the sender's to use."""
+    linked: list[int] = []
+    for message, send in pairs:
+        ids = send.request.attachment_ids
+        if not ids:
+            continue
+        taken = Attachment.objects.filter(pk__in=ids, uploader_id=send.sender.pk, message__isnull=True)
+        if taken.update(message_id=message.pk) != len(ids):
+            raise _AttachmentTaken
+        linked += ids
+    found: dict[int, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(pk__in=linked).order_by("id") if linked else []:
+        found.setdefault(attachment.message_id or 0, []).append(attachment)
+    for message, _ in pairs:
+        message.__dict__[ATTACHMENTS_ATTR] = found.get(message.pk, [])
+
+
 def _store(sends: list[Send], indexes: list[int], facts: list[_Facts]) -> dict[int, Message | None]:
-    """Store the sends at `indexes`: {index: the stored message, or None when a race left it out}."""
+    """Store the sends at `indexes`: {index: the stored message, or None when a race left it out}.
+
+    With attachments the store and their linking are one transaction: a send whose attachment a
+    concurrent send took is left out with the rest of its batch (None), which send_messages tries
+    again, and then finds the attachment taken.
+    """
     items = [
         NewMessage(
             sender_id=sends[i].sender.pk,
@@ -269,10 +353,16 @@ def _store(sends: list[Send], indexes: list[int], facts: list[_Facts]) -> dict[i
         )
         for i in indexes
     ]
+    linking = any(sends[i].request.attachment_ids for i in indexes)
     try:
-        messages: list[Message | None] = list(store_messages(items, now=timezone.now()))
-    except StoreConflict as conflict:
-        messages = conflict.stored
+        with transaction.atomic() if linking else contextlib.nullcontext():
+            try:
+                messages: list[Message | None] = list(store_messages(items, now=timezone.now()))
+            except StoreConflict as conflict:
+                messages = conflict.stored
+            _link_attachments([(m, sends[i]) for i, m in zip(indexes, messages, strict=True) if m is not None])
+    except _AttachmentTaken:
+        return dict.fromkeys(indexes)
     stored: dict[int, Message | None] = {}
     for i, message in zip(indexes, messages, strict=True):
         if message is not None:
@@ -297,6 +387,7 @@ def delete_message(*, user: User, message_id: int) -> Message:
         if not deleted:  # a concurrent delete won
             raise NotFound("No such message.")
         refresh_preview(conversation)
+        remove_files_of_messages([message.pk])
         message.deleted_at = now
         events.message_deleted(message)
     return message

@@ -9,7 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import events
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
+from chat.services.attachments import (
+    files_of,
+    forget_attachments_of,
+    remove_files_after_commit,
+    remove_files_of_messages,
+)
 from chat.services.storage import refresh_preview
 
 PURGE_BATCH_CONVERSATIONS = 500
@@ -40,6 +46,10 @@ def moderate_messages(*, message_ids: Iterable[int], deleted: bool) -> int:
         for conversation in conversations:
             refresh_preview(conversation)
         if deleted:
+            remove_files_of_messages([m.pk for m in changing])
+        else:
+            forget_attachments_of([m.pk for m in changing])  # their files went when they were deleted
+        if deleted:
             for message in changing:
                 events.message_deleted(message)
     return len(changing)
@@ -64,7 +74,10 @@ def purge_deleted_messages(*, deleted_before: datetime, dry_run: bool = False) -
             for conversation_id, message_id in rows.values_list("conversation_id", "id"):
                 purged.setdefault(conversation_id, []).append(message_id)
             if not dry_run:
-                rows.delete()  # the rows just listed: the locks keep them as they were
+                # Their attachments' files (normally gone at the delete: this catches any left).
+                names = files_of(Attachment.objects.filter(message__in=rows))
+                rows.delete()  # the rows just listed, their attachments with them: the locks keep them as they were
+                remove_files_after_commit(names)
                 for conversation in conversations:
                     refresh_preview(conversation)
     return purged

@@ -41,8 +41,9 @@ CLIENT_EVENT_FIELDS: dict[str, EventFields] = {
     "join_conversation": _CONVERSATION,
     "leave_conversation": _CONVERSATION,
     "send_message": EventFields(
+        # content may be left out when attachmentIds names at least one upload.
         required=("receiverId", "content"),
-        optional=("conversationId", "attachmentUrl", "clientMessageId", "replyToId"),
+        optional=("conversationId", "attachmentUrl", "clientMessageId", "replyToId", "attachmentIds"),
     ),
     "typing": _CONVERSATION,
     "stop_typing": _CONVERSATION,

@@ -7,6 +7,7 @@ or unread count per row) fails here at once.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat.models import Message, Reaction
+from chat.services.attachments import Upload, upload_attachment
+from chatproject.env import RateLimit
 from tests.support.api import CONVERSATIONS, UNREAD, UNREAD_COUNT, data_of, messages_url, search_url, send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
@@ -33,13 +36,22 @@ def partners(alice: User, make_user: Callable[..., User]) -> list[User]:
     return users
 
 
+def _upload(user: User, i: int) -> int:
+    data = f"file {i}\n".encode()
+    return upload_attachment(uploader=user, upload=Upload(f"{i}.txt", len(data), io.BytesIO(data))).pk
+
+
 @pytest.fixture
-def long_history(alice: User, bob: User) -> Message:
-    """ROWS messages between alice and bob, both directions, each with two reactions and each but the
-    first a reply to the one before; returns the first."""
-    sent = [send(bob, alice, "needle 0")]
+def long_history(alice: User, bob: User, settings: Any) -> Message:
+    """ROWS messages between alice and bob, both directions, each with two reactions, each but the
+    first a reply to the one before, and every third with two attachments (their signed links are
+    made per response); returns the first."""
+    settings.ATTACHMENT_UPLOAD_RATE_LIMIT = RateLimit(0, 1)
+    sent = [send(bob, alice, "needle 0", attachment_ids=(_upload(bob, 0), _upload(bob, 100)))]
     for i in range(1, ROWS):
-        sent.append(send(alice if i % 2 else bob, bob if i % 2 else alice, f"needle {i}", reply_to_id=sent[-1].pk))
+        sender, receiver = (alice, bob) if i % 2 else (bob, alice)
+        ids = (_upload(sender, i), _upload(sender, -i)) if i % 3 == 0 else ()
+        sent.append(send(sender, receiver, f"needle {i}", reply_to_id=sent[-1].pk, attachment_ids=ids))
     Reaction.objects.bulk_create(
         Reaction(message=m, user=user, emoji=emoji) for m in sent for user, emoji in ((alice, "👍"), (bob, "🎉"))
     )
@@ -67,44 +79,49 @@ def assert_flat(api: APIClient, path: str, params: dict[str, Any], items: str, e
 # Every authenticated request costs one query: the bearer token's user. Every response that shows
 # other people costs one for whose presence the caller may not see (blocks), and a message page
 # one for its receivers' delivery pointers. A list of messages costs one more for the reactions of
-# all its messages (a prefetch); the messages replied to are joined.
+# all its messages and one for their attachments (prefetches); the messages replied to are joined.
 
 
 def test_conversation_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:
     assert_flat(as_alice, CONVERSATIONS, {}, "conversations", expected=4)
 
 
-def test_message_page_with_reactions_runs_seven_queries_at_any_page_size(
+def test_message_page_with_reactions_runs_eight_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
-    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=7)
+    assert_flat(as_alice, messages_url(long_history.conversation_id), {}, "messages", expected=8)
 
 
-def test_message_cursor_with_reactions_runs_six_queries_at_any_page_size(
+def test_message_cursor_with_reactions_runs_seven_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"after": long_history.pk}
-    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=6)
+    assert_flat(as_alice, messages_url(long_history.conversation_id), params, "messages", expected=7)
 
 
-def test_search_page_with_reactions_runs_seven_queries_at_any_page_size(
+def test_search_page_with_reactions_runs_eight_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"q": "NEEDLE"}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=7)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=8)
 
 
-def test_search_cursor_with_reactions_runs_six_queries_at_any_page_size(
+def test_search_cursor_with_reactions_runs_seven_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
     params = {"q": "needle", "before": long_history.pk + ROWS}
-    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=6)
+    assert_flat(as_alice, search_url(long_history.conversation_id), params, "messages", expected=7)
 
 
-def test_search_everywhere_with_reactions_runs_five_queries_at_any_page_size(
+def test_search_everywhere_with_reactions_runs_six_queries_at_any_page_size(
     as_alice: APIClient, long_history: Message
 ) -> None:
-    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=5)
+    assert_flat(as_alice, "/api/chat/search", {"q": "needle"}, "messages", expected=6)
+
+
+def test_a_page_of_messages_shows_their_attachments(as_alice: APIClient, long_history: Message) -> None:
+    messages = data_of(as_alice.get(messages_url(long_history.conversation_id), {"limit": 50}))["messages"]
+    assert [len(m["attachments"]) for m in messages[:4]] == [2, 0, 0, 2]
 
 
 def test_users_list_runs_four_queries_at_any_page_size(as_alice: APIClient, partners: list[User]) -> None:

@@ -14,6 +14,8 @@ SEND = f"{CHAT}/send"
 CONVERSATIONS = f"{CHAT}/conversations"
 UNREAD_COUNT = f"{CHAT}/unread-count"
 UNREAD = f"{CHAT}/unread"
+ATTACHMENTS = f"{CHAT}/attachments"
+ATTACHMENT_KEYS = {"id", "name", "content_type", "size", "width", "height", "url", "thumbnail_url"}
 SUMMARY_KEYS = {"id", "username", "first_name", "last_name", "is_online", "last_seen_at"}
 MESSAGE_KEYS = {
     "id",
@@ -23,6 +25,7 @@ MESSAGE_KEYS = {
     "conversation_id",
     "content",
     "attachment_url",
+    "attachments",
     "is_read",
     "read_at",
     "delivered_at",

@@ -1,4 +1,5 @@
-"""`manage.py purge_deleted --older-than DAYS [--dry-run]`: hard-delete old soft-deleted messages."""
+"""`manage.py purge_deleted --older-than DAYS [--dry-run]`: hard-delete old soft-deleted messages
+(and their files), and remove uploads that no message took within ATTACHMENT_UNSENT_HOURS."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from chat.services.attachments import purge_unsent_uploads
 from chat.services.moderation import purge_deleted_messages
 
 MAX_DAYS = 36_500
@@ -25,7 +27,8 @@ def days(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Hard-delete messages that were soft-deleted more than DAYS days ago (their deletedAt is older). "
-        "Conversation previews stay as they are (they only show visible messages). "
+        "Conversation previews stay as they are (they only show visible messages); their attachments' "
+        "files go with them. Uploads in no message after 24 h are removed too (as by purge_uploads). "
         "With --dry-run nothing is deleted and the same report says what would be. "
         "Example: manage.py purge_deleted --older-than 30 --dry-run"
     )
@@ -52,3 +55,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} {total} message(s) in {len(purged)} conversation(s), soft-deleted before {cutoff.isoformat()}"
         )
+        uploads = purge_unsent_uploads(dry_run=dry_run)
+        self.stdout.write(f"{'would remove' if dry_run else 'removed'} {uploads} unsent upload(s)")

@@ -356,6 +356,36 @@ async def test_send_message_acks_stored_message_and_room_gets_new_message(
     assert await b.silent()  # in the room: no notification on top
 
 
+async def test_send_message_with_attachment_ids_carries_them_in_the_ack_and_new_message(
+    open_socket: Opener, alice: User, bob: User
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from chat.services.attachments import Upload, upload_attachment
+
+    def upload() -> int:
+        data = b"for the socket\n"
+        return upload_attachment(
+            uploader=alice, upload=Upload("n.txt", len(data), SimpleUploadedFile("n.txt", data).file)
+        ).pk
+
+    attachment_id = await database_sync_to_async(upload)()
+    conversation = await make_conversation(alice, bob)
+    a = await open_socket(alice)
+    b = await open_socket(bob)
+    await b.call("join_conversation", {"conversationId": conversation.pk})
+    ack = await a.call("send_message", {"receiverId": bob.pk, "content": "", "attachmentIds": [attachment_id]})
+    assert [x["id"] for x in ack["attachments"]] == [attachment_id]
+    pushed = (await b.expect("new_message"))["data"]
+    (attachment,) = pushed["attachments"]
+    assert (attachment["id"], attachment["name"], attachment["content_type"]) == (attachment_id, "n.txt", "text/plain")
+    response = await database_sync_to_async(lambda: APIClient().get(attachment["url"]))()
+    assert b"".join(response.streaming_content) == b"for the socket\n"
+    error = await a.request("send_message", {"receiverId": bob.pk, "content": "", "attachmentIds": [attachment_id]})
+    assert error["event"] == "error" and error["data"]["code"] == "invalid"
+    assert "attachmentIds" in error["data"]["message"]
+
+
 async def test_receiver_outside_the_room_gets_a_notification(open_socket: Opener, alice: User, bob: User) -> None:
     a = await open_socket(alice)
     b = await open_socket(bob)
