@@ -1,15 +1,23 @@
-"""`manage.py serve` refuses a request body over its route's limit before reading it, and hands
-Django chunked bodies with their length.
+"""`manage.py serve` refuses a request body over its route's limit before reading it, hands
+Django chunked bodies with their length, and never holds a large body in memory.
 
 Twisted reads a whole body (to a file) before daphne runs the application, and daphne then queues
 all of it in memory at once, so a limit the application checks comes too late: the server keeps it.
 The limits are core.middleware.body_limit's, shared with Django's middleware. This hooks
 Twisted's HTTP/1.1 request (gotLength / handleContentChunk), the only HTTP daphne serves here.
+
+A body Twisted spooled to its temporary file (over 100 KB: only uploads are allowed that much) is
+read from that file as the application asks for it (SpooledBodyQueue), instead of daphne queueing
+every chunk of it at once: twenty 10 MiB uploads at once grew a process by 400 MiB that way
+(docs/benchmarks.md, "Uploads").
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import io
+from functools import partial
+from typing import IO, Any
 from urllib.parse import unquote
 
 from daphne.http_protocol import WebRequest
@@ -31,6 +39,12 @@ class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
     _chunked = False
     _refused = False
     _linger: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Twisted would read a whole form or multipart body into memory, and parse it again with the
+        # email package, to fill `request.args`, which daphne never reads: five copies of an upload.
+        self._parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:
         # The channel calls this once the headers are in, before it reads a byte of the body
@@ -101,6 +115,66 @@ class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
             self._linger.cancel()
         # Daphne's would report it gone a second time; twisted leaves this method untyped.
         http.Request.connectionLost(self, reason)  # type: ignore[no-untyped-call]
+
+
+# How much of a spooled body the application is handed per message.
+SPOOLED_CHUNK_BYTES = 64 * 1024
+
+
+class SpooledBodyQueue(asyncio.Queue[dict[str, Any]]):
+    """The application's input queue for an HTTP request whose body Twisted spooled to a file.
+
+    daphne puts the whole body in at once, chunk after chunk; those copies are dropped as they come
+    (the bytes daphne read for them are freed at once), and each `http.request` message the
+    application asks for is read from the file then, so a body is in memory a chunk at a time.
+    Anything else daphne puts (`http.disconnect`) is handed over first, as daphne's queue would
+    once the body was taken.
+    """
+
+    def __init__(self, body: IO[bytes]) -> None:
+        super().__init__()
+        self._body = body
+        self._offset = 0
+        self._sent_all = False
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "http.request":
+            return
+        super().put_nowait(item)
+
+    async def get(self) -> dict[str, Any]:
+        if self._sent_all or not self.empty():
+            return await super().get()
+        if self._body.closed:  # the connection is gone; its disconnect is on the way
+            return await super().get()
+        self._body.seek(self._offset)
+        chunk = self._body.read(SPOOLED_CHUNK_BYTES)
+        self._offset += len(chunk)
+        self._sent_all = len(chunk) < SPOOLED_CHUNK_BYTES or not self._body.read(1)
+        return {"type": "http.request", "body": chunk, "more_body": not self._sent_all}
+
+
+def spooled_body(protocol: Any, scope: dict[str, Any]) -> IO[bytes] | None:
+    """The file Twisted spooled this HTTP request's body to, or None (a small body, a WebSocket)."""
+    body = getattr(protocol, "content", None)
+    if scope.get("type") != "http" or body is None or isinstance(body, io.BytesIO) or body.closed:
+        return None
+    return body  # type: ignore[no-any-return]
+
+
+def create_spooled_application(server: Any, protocol: Any, scope: dict[str, Any], body: IO[bytes]) -> Any:
+    """daphne's Server.create_application, with a SpooledBodyQueue: the same steps as daphne's own
+    (which names its queue class itself)."""
+    assert "application_instance" not in server.connections[protocol]
+    queue = SpooledBodyQueue(body)
+    scope.setdefault("asgi", {"version": "3.0"})
+    instance = server.application(scope=scope, receive=queue.get, send=partial(server.handle_reply, protocol))
+    if protocol not in server.connections:
+        return None
+    server.connections[protocol]["application_instance"] = asyncio.ensure_future(
+        instance, loop=asyncio.get_event_loop()
+    )
+    return queue
 
 
 def target_text(raw: bytes) -> str:

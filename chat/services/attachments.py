@@ -11,9 +11,11 @@ from __future__ import annotations
 import codecs
 import logging
 import mimetypes
+import os
 import secrets
 import unicodedata
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from tempfile import SpooledTemporaryFile
@@ -28,6 +30,7 @@ from django.utils import timezone
 from PIL import Image, ImageOps, ImageSequence
 
 from accounts.models import User
+from accounts.passwords import release_connections
 from chat import metrics, ratelimit
 from chat.models import Attachment
 from core.errors import DomainError, Invalid
@@ -151,9 +154,22 @@ def _damaged() -> Invalid:
     return Invalid.field("file", "The image is damaged or incomplete.")
 
 
+# Decoding and re-encoding an image takes a core and tens of MiB for a moment: at most this many run
+# at once per process, on their own threads, with no database connection held meanwhile (twenty
+# 4-megapixel photos at once took a process from 220 MiB to 1 GiB before: docs/benchmarks.md).
+IMAGE_CONCURRENCY = getattr(os, "process_cpu_count", os.cpu_count)() or 1
+_image_workers = ThreadPoolExecutor(max_workers=IMAGE_CONCURRENCY, thread_name_prefix="attachment-image")
+
+
 def _reencode(file: IO[bytes], content_type: str) -> _Encoded:
     """The image decoded in full (so a truncated one is refused) and written again with no
-    metadata (EXIF, GPS, comments, ICC), upright by its EXIF orientation, with a WebP thumbnail."""
+    metadata (EXIF, GPS, comments, ICC), upright by its EXIF orientation, with a WebP thumbnail;
+    on one of the image workers."""
+    release_connections()
+    return _image_workers.submit(_reencode_now, file, content_type).result()
+
+
+def _reencode_now(file: IO[bytes], content_type: str) -> _Encoded:
     pillow_format, _ = IMAGE_FORMATS[content_type]
     file.seek(0)
     try:

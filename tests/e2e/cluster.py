@@ -59,6 +59,19 @@ class Server:
     def log_tail(self, lines: int = 30) -> str:
         return log_tail(self.log_path, lines)
 
+    @property
+    def daphne_pid(self) -> int:
+        """The server's own process: `timeout` runs it as its one child."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(children[0]) if children else self.process.pid
+
+    def memory_kib(self, field: str = "VmRSS") -> int:
+        """VmRSS (resident now) or VmHWM (the most it ever was) of the server process, in KiB."""
+        for line in Path(f"/proc/{self.daphne_pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise LookupError(field)
+
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
         return http_json(self.port, method, path, body, token)
 
@@ -121,10 +134,12 @@ def register(server: Server, prefix: str) -> User:
 # --- Processes -------------------------------------------------------------------------------
 
 
-def _server_env(database_url: str, redis_url: str | None, prefix: str) -> dict[str, str]:
+def _server_env(database_url: str, redis_url: str | None, prefix: str, media_root: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media_root),  # uploads of this cluster only, shared by its processes
+        "ATTACHMENT_UPLOAD_RATE_LIMIT": "off",
         "DEBUG": "false",
         "JWT_SECRET": JWT_SECRET,
         "MESSAGE_RATE_LIMIT": "off",
@@ -227,7 +242,7 @@ def run_cluster(workdir: Path, overrides: dict[str, str] | None = None) -> Itera
     redis_url = os.environ.get("REDIS_URL") or None
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     with _database(workdir) as database_url:
-        env = {**_server_env(database_url, redis_url, prefix), **(overrides or {})}
+        env = {**_server_env(database_url, redis_url, prefix, workdir / "media"), **(overrides or {})}
         _migrate(env, workdir / "migrate.log")
         servers: list[Server] = []
         try:

@@ -39,7 +39,7 @@ def graceful_server_class() -> type:
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, reactor, task
 
-    from core.daphne_body_limit import use_body_limited_requests
+    from core.daphne_body_limit import create_spooled_application, spooled_body, use_body_limited_requests
     from core.daphne_tuning import lazy_connection_logging
 
     class GracefulServer(Server):  # type: ignore[misc]
@@ -64,6 +64,13 @@ def graceful_server_class() -> type:
             super().listen_success(port)
             if self.on_listening is not None:
                 self.on_listening()
+
+        def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+            # A body Twisted spooled to disk is read from there as the application asks for it.
+            body = spooled_body(protocol, scope)
+            if body is None:
+                return super().create_application(protocol, scope)
+            return create_spooled_application(self, protocol, scope, body)
 
         def kill_all_applications(self) -> Any:
             closing = defer.ensureDeferred(self.close_websockets())
