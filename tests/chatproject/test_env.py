@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatproject.env import Env, EnvError, RateLimit, origin_of, parse_rate, parse_window
+from chatproject.env import Env, EnvError, RateLimit, mime_types, origin_of, parse_rate, parse_window
 from tests.support import ROOT
 
 
@@ -64,6 +64,39 @@ def test_origin_is_reduced_and_validated() -> None:
     assert origin_of("https://App.example.com/chat?x=1", "FRONTEND_URL") == "https://app.example.com"
     with pytest.raises(EnvError, match="FRONTEND_URL"):
         origin_of("app.example.com", "FRONTEND_URL")
+
+
+def test_mime_types_are_lower_cased_and_validated() -> None:
+    assert mime_types("ATTACHMENT_TYPES", ["Image/PNG", " application/pdf "]) == {"image/png", "application/pdf"}
+    for bad in (["png"], ["image/png;x=1"], ["image /png"], []):
+        with pytest.raises(EnvError, match="ATTACHMENT_TYPES"):
+            mime_types("ATTACHMENT_TYPES", bad)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ATTACHMENT_TYPES": "images"}, "ATTACHMENT_TYPES"),
+        ({"ATTACHMENT_MAX_BYTES": "10MB"}, "ATTACHMENT_MAX_BYTES"),
+        ({"ATTACHMENT_URL_TTL_SECONDS": "5"}, "ATTACHMENT_URL_TTL_SECONDS"),
+        ({"ATTACHMENT_UPLOAD_RATE_LIMIT": "lots"}, "ATTACHMENT_UPLOAD_RATE_LIMIT"),
+        ({"S3_ENDPOINT_URL": "http://127.0.0.1:9000"}, "S3_BUCKET"),
+        ({"S3_BUCKET": "b", "S3_ACCESS_KEY_ID": "k"}, "S3_SECRET_ACCESS_KEY"),
+        ({"S3_BUCKET": "b", "S3_ENDPOINT_URL": "minio:9000"}, "S3_ENDPOINT_URL"),
+    ],
+)
+def test_bad_attachment_settings_stop_manage_py_with_their_name(env: dict[str, str], named: str) -> None:
+    result = _manage({"DEBUG": "true", **env}, "check")
+    assert result.returncode != 0 and named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_s3_settings_select_the_s3_storage() -> None:
+    code = "from django.conf import settings; print(settings.STORAGES['default']['BACKEND'])"
+    env = {"DEBUG": "true", "S3_BUCKET": "chat", "S3_ENDPOINT_URL": "http://127.0.0.1:9000", "S3_REGION": "x"}
+    result = _manage(env, "shell", "--no-imports", "-c", code)
+    assert result.stdout.strip() == "storages.backends.s3.S3Storage", result.stderr
+    default = _manage({"DEBUG": "true"}, "shell", "--no-imports", "-c", code).stdout.strip()
+    assert default == "django.core.files.storage.FileSystemStorage"
 
 
 def _clean_env() -> dict[str, str]:

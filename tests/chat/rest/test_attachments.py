@@ -217,6 +217,27 @@ def test_uploads_are_rate_limited_per_user(
     assert Attachment.objects.filter(uploader=alice).count() == 2
 
 
+def test_uploads_and_refusals_are_counted(as_alice: APIClient) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, labels: dict[str, str] | None = None) -> float:
+        return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+    before = (
+        value("chat_attachments_uploaded_total", {"kind": "image"}),
+        value("chat_attachment_bytes_total"),
+        value("chat_attachments_refused_total", {"reason": "empty"}),
+    )
+    data = data_of(upload(as_alice, "a.png", files.png()), 201)
+    assert_failure(upload(as_alice, "b.txt", b""), 400)
+    after = (
+        value("chat_attachments_uploaded_total", {"kind": "image"}),
+        value("chat_attachment_bytes_total"),
+        value("chat_attachments_refused_total", {"reason": "empty"}),
+    )
+    assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (1, data["size"], 1)
+
+
 def test_a_tampered_link_is_a_404(as_alice: APIClient, anon: APIClient) -> None:
     first = data_of(upload(as_alice, "a.txt", b"first"), 201)
     second = data_of(upload(as_alice, "b.txt", b"second"), 201)
