@@ -6,9 +6,8 @@ all of it in memory at once, so a limit the application checks comes too late: t
 The limits are core.middleware.body_limit's, shared with Django's middleware. This hooks
 Twisted's HTTP/1.1 request (gotLength / handleContentChunk), the only HTTP daphne serves here.
 
-A body Twisted spooled to its temporary file (over 100 KB: only uploads are allowed that much) is
-read from that file as the application asks for it (SpooledBodyQueue), instead of daphne queueing
-every chunk of it at once: twenty 10 MiB uploads at once grew a process by 400 MiB that way
+A body Twisted spooled to its temporary file (only uploads are that large) is read from that file
+as the application asks for it (SpooledBodyQueue), instead of daphne queueing all of it at once
 (docs/benchmarks.md, "Uploads").
 """
 
@@ -43,7 +42,7 @@ class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Twisted would read a whole form or multipart body into memory, and parse it again with the
-        # email package, to fill `request.args`, which daphne never reads: five copies of an upload.
+        # email package, to fill `request.args`, which daphne never reads.
         self._parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:

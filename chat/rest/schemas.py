@@ -40,9 +40,10 @@ class _SendContentField(serializers.Field):  # type: ignore[type-arg]
 
 
 # http(s), a host part of printable ASCII without brackets (the server's urlsplit refuses
-# unbalanced or invalid [IPv6] hosts and some non-ASCII ones), then no whitespace or NUL.
+# unbalanced or invalid [IPv6] hosts and some non-ASCII ones) up to the first / ? or #, then no
+# whitespace or NUL. (Anything after the host's ASCII but before a / is still the host to urlsplit.)
 _HTTP_URL = RegexValidator(
-    rf"^[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]+[^{_WS}\x00]*$",
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x5a\x5c\x5e-\x7e]+(?:[/?#][^{_WS}\x00]*)?$",
     "Must be an http or https URL.",
 )
 

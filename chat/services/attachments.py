@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 MAX_NAME_LENGTH = 255
 THUMBNAIL_SIZE = (320, 320)
 THUMBNAIL_TYPE = "image/webp"
-# The most pixels an image may decode to (over all its frames): a decoded pixel takes 4 bytes, so
-# this bounds an upload's memory at about 160 MiB. Pillow's own guard uses it too: it refuses an
-# image over twice as large when it opens it, before decoding a pixel (DecompressionBombError).
+# The most pixels an image may decode to (over all its frames), which bounds an upload's memory.
+# Pillow's own guard uses it too: twice as many is refused when opened (DecompressionBombError).
 MAX_IMAGE_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
@@ -154,9 +153,8 @@ def _damaged() -> Invalid:
     return Invalid.field("file", "The image is damaged or incomplete.")
 
 
-# Decoding and re-encoding an image takes a core and tens of MiB for a moment: at most this many run
-# at once per process, on their own threads, with no database connection held meanwhile (twenty
-# 4-megapixel photos at once took a process from 220 MiB to 1 GiB before: docs/benchmarks.md).
+# A decoded image is the one part of an upload held in memory whole: at most this many at once per
+# process, on their own threads, with no database connection held meanwhile (benchmarks.md, Uploads).
 IMAGE_CONCURRENCY = getattr(os, "process_cpu_count", os.cpu_count)() or 1
 _image_workers = ThreadPoolExecutor(max_workers=IMAGE_CONCURRENCY, thread_name_prefix="attachment-image")
 
