@@ -27,7 +27,7 @@ from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from accounts.models import User
 from accounts.passwords import release_connections
@@ -105,7 +105,7 @@ def sniff(file: IO[bytes]) -> str:
     and the bytes are UTF-8 text without control characters); `application/octet-stream` else."""
     file.seek(0)
     try:
-        guesses = [m.mime_type for m in puremagic.magic_stream(file) if m.mime_type]
+        guesses = [str(m.mime_type) for m in puremagic.magic_stream(file) if m.mime_type]
     except puremagic.PureError:
         guesses = []
     allowed = settings.ATTACHMENT_TYPES
@@ -178,7 +178,7 @@ def _reencode_now(file: IO[bytes], content_type: str) -> _Encoded:
             return _encode(image, pillow_format, frames)
     except Image.DecompressionBombError:
         raise Invalid.field("file", f"The image has more than {MAX_IMAGE_PIXELS} pixels.") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise Invalid.field("file", f"The file is not a readable {content_type} image.") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError):
         raise _damaged() from None

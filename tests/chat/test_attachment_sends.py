@@ -3,6 +3,7 @@ shape, who can reach the files, and what deleting, restoring and purging do to t
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def _no_rate_limits(settings: Any) -> None:
 
 
 def uploaded(user: User, name: str = "note.txt", data: bytes = b"some text\n") -> Attachment:
-    return upload_attachment(uploader=user, upload=Upload(name, len(data), SimpleUploadedFile(name, data).file))
+    return upload_attachment(uploader=user, upload=Upload(name, len(data), io.BytesIO(data)))
 
 
 def stored_files(root: Path) -> set[str]:

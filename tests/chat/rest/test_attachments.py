@@ -75,7 +75,7 @@ def test_an_animated_gif_keeps_its_frames_but_not_its_comment(as_alice: APIClien
     data = data_of(upload(as_alice, "wave.gif", files.animated_gif(4)), 201)
     raw = body_of(fetch(anon, data["url"]))
     stored = Image.open(io.BytesIO(raw))
-    assert (stored.format, stored.n_frames) == ("GIF", 4)
+    assert (stored.format, getattr(stored, "n_frames", 1)) == ("GIF", 4)
     assert b"hidden" not in raw
 
 
@@ -155,7 +155,9 @@ def test_a_nul_in_the_name_is_dropped(as_alice: APIClient) -> None:
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.txt"\r\n'
         f"Content-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
     ).encode()
-    response = as_alice.generic("POST", ATTACHMENTS, body, content_type=f"multipart/form-data; boundary={boundary}")
+    response = as_alice.generic(
+        "POST", ATTACHMENTS, body.decode("latin-1"), content_type=f"multipart/form-data; boundary={boundary}"
+    )
     assert data_of(response, 201)["name"] == "ab.txt"
 
 
@@ -255,13 +257,12 @@ def test_a_tampered_link_is_a_404(as_alice: APIClient, anon: APIClient) -> None:
 def test_an_expired_link_is_a_404(as_alice: APIClient, anon: APIClient, settings: Any, monkeypatch: Any) -> None:
     import time
 
-    from django.core import signing
-
     url = data_of(upload(as_alice, "a.txt", b"first"), 201)["url"]
     now = time.time()
-    monkeypatch.setattr(signing.time, "time", lambda: now + settings.ATTACHMENT_URL_TTL_SECONDS - 5)
+    # Django's signing reads the clock through time.time (its module imports `time`).
+    monkeypatch.setattr(time, "time", lambda: now + settings.ATTACHMENT_URL_TTL_SECONDS - 5)
     assert body_of(fetch(anon, url)) == b"first"
-    monkeypatch.setattr(signing.time, "time", lambda: now + settings.ATTACHMENT_URL_TTL_SECONDS + 5)
+    monkeypatch.setattr(time, "time", lambda: now + settings.ATTACHMENT_URL_TTL_SECONDS + 5)
     assert_failure(fetch(anon, url), 404)
 
 

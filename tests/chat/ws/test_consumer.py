@@ -359,15 +359,13 @@ async def test_send_message_acks_stored_message_and_room_gets_new_message(
 async def test_send_message_with_attachment_ids_carries_them_in_the_ack_and_new_message(
     open_socket: Opener, alice: User, bob: User
 ) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
+    import io
 
     from chat.services.attachments import Upload, upload_attachment
 
     def upload() -> int:
         data = b"for the socket\n"
-        return upload_attachment(
-            uploader=alice, upload=Upload("n.txt", len(data), SimpleUploadedFile("n.txt", data).file)
-        ).pk
+        return upload_attachment(uploader=alice, upload=Upload("n.txt", len(data), io.BytesIO(data))).pk
 
     attachment_id = await database_sync_to_async(upload)()
     conversation = await make_conversation(alice, bob)
