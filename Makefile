@@ -8,7 +8,7 @@ PORT ?= 3010
 # DATABASE_URL is set.
 LOCAL_ENV = DEBUG=$${DEBUG:-true}
 
-.PHONY: run manage superuser reset test test-faults lint typecheck check-python venv deps dev-deps bench clean chromium screenshots
+.PHONY: run manage superuser reset test test-faults lint typecheck check-python venv deps dev-deps bench clean chromium emoji-font screenshots
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "error: Python 3.12+ is required (found " + sys.version.split()[0] + "); install 3.13 or set PYTHON=python3.13")'
@@ -82,8 +82,20 @@ $(VENV)/.bench-deps: bench/requirements.txt requirements.txt $(VENV)/.deps
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@touch $@
 
+# A colour emoji font, so the reactions in the screenshots are drawn (Debian's Noto); only
+# `make screenshots` asks for it, the browser test checks emoji by their data, not their glyphs.
+emoji-font:
+	@if ! fc-list 2>/dev/null | grep -qi emoji; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null) \
+	      || echo "warning: apt-get could not install fonts-noto-color-emoji; emoji will show as boxes"; \
+	  else \
+	    echo "warning: no emoji font and apt-get needs root; emoji in the screenshots will show as boxes"; \
+	  fi; \
+	fi
+
 ## screenshots: redraw docs/screenshots/ (the web client pictures in the README)
-screenshots: dev-deps chromium
+screenshots: dev-deps chromium emoji-font
 	$(PY) -m tests.browser.screenshots docs/screenshots
 
 lint: dev-deps

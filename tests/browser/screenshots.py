@@ -1,15 +1,20 @@
 """Screenshots of the web client for the README: `make screenshots` (writes docs/screenshots/).
 
 Starts its own server on a throwaway SQLite file, fills it with a short conversation
-through the REST API, and photographs the page as Alice sees it, wide and narrow.
+through the REST API (a reply, reactions, an edit, yesterday's messages), and
+photographs the page as Alice sees it, wide and narrow.
 Run by hand when the page changes; the test suite never writes into the repository.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -39,9 +44,29 @@ def _seed(server: LiveServer) -> None:
     tokens = {name: data["access"] for name, data in people.items()}
     server.send(tokens["carol"], ids["alice"], "Lunch on Friday?")
     server.send(tokens["carol"], ids["alice"], "The new place on the corner")
+    sent: list[dict[str, Any]] = []
     for sender, text in CONVERSATION:
         receiver = "alice" if sender == "bob" else "bob"
-        server.send(tokens[sender], ids[receiver], text)
+        body: dict[str, Any] = {"receiverId": ids[receiver], "content": text}
+        if text.startswith("Nice."):
+            body["replyToId"] = sent[1]["id"]  # Bob's question quotes Alice's answer
+        sent.append(server.api("POST", "/api/chat/send", body, tokens[sender]))
+    # The first two were yesterday, so the list shows both day separators.
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(server.db_path) as db:
+        db.executemany("UPDATE chat_message SET created_at = ? WHERE id = ?", [(yesterday, m["id"]) for m in sent[:2]])
+    for token, message, emoji in [
+        (tokens["bob"], sent[1], "🎉"),
+        (tokens["alice"], sent[1], "🎉"),
+        (tokens["alice"], sent[4], "👍"),
+    ]:
+        server.api("PUT", f"/api/chat/messages/{message['id']}/reactions/{quote(emoji)}", None, token)
+    server.api(
+        "PATCH",
+        f"/api/chat/messages/{sent[3]['id']}",
+        {"content": "Yes: drop the Wi-Fi mid-chat and it catches up with everything you missed."},
+        tokens["alice"],
+    )
 
 
 def _open_chat(page: Page, server: LiveServer) -> None:
@@ -65,7 +90,7 @@ def main(out_dir: Path) -> None:
             bob.fill("#login-password", PASSWORD)
             bob.click("#login-form button[type=submit]")
             bob.locator(".conversation-item", has_text="Alice").click()
-            for name, viewport in [("web-client", (1100, 680)), ("web-client-mobile", (390, 760))]:
+            for name, viewport in [("web-client", (1100, 800)), ("web-client-mobile", (390, 760))]:
                 context = browser.new_context(
                     viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=1, color_scheme="light"
                 )
@@ -74,6 +99,8 @@ def main(out_dir: Path) -> None:
                 bob.wait_for_timeout(2500)  # let the previous round's stop_typing go out first
                 bob.locator("#composer-input").press_sequentially("Works", delay=20)
                 expect(page.locator("#typing")).not_to_have_text("")
+                page.mouse.move(viewport[0] - 2, 2)  # no hover toolbar in the picture, once it has faded
+                page.wait_for_function("() => document.getAnimations().every((a) => a.playState !== 'running')")
                 page.screenshot(path=str(out_dir / f"{name}.png"))
                 print(f"wrote {out_dir / f'{name}.png'}")
                 context.close()
