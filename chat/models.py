@@ -9,6 +9,16 @@ from django.db import models
 from django.db.models import F, Q
 
 PREVIEW_LENGTH = 255
+
+
+def preview_of(content: str, attachments: int) -> str:
+    """A conversation's `last_message` for a message: its text, or for one with attachments only,
+    a line a list can show (an empty preview reads as a blank message)."""
+    if content or not attachments:
+        return content[:PREVIEW_LENGTH]
+    return "📎 Attachment" if attachments == 1 else f"📎 {attachments} attachments"
+
+
 REPLY_SNIPPET_LENGTH = 200  # a reply's quote of its parent
 EMOJI_MAX_LENGTH = 64  # the longest single-emoji sequences (tagged flags, family ZWJ sequences) are far shorter
 

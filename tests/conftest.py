@@ -52,8 +52,10 @@ def make_user(db: None) -> Callable[..., User]:
 
 @pytest.fixture
 def no_rate_limit(settings: Any) -> None:
-    """MESSAGE_RATE_LIMIT off, for tests that send more than the limit allows and test something else."""
+    """The message and upload limits off, for tests that send or upload more than the limits allow
+    and test something else."""
     settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+    settings.ATTACHMENT_UPLOAD_RATE_LIMIT = RateLimit(0, 1)
 
 
 @pytest.fixture

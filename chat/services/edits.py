@@ -18,7 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from chat import events
 from chat.access import message_of_participant
-from chat.models import PREVIEW_LENGTH, Conversation, Message, MessageVersion
+from chat.models import Conversation, Message, MessageVersion
+from chat.services.storage import message_preview
 from chat.validation import EditRequest
 from core.errors import Forbidden, NotFound
 
@@ -59,7 +60,7 @@ def edit_message(*, user: User, request: EditRequest) -> EditResult:
         current.save(update_fields=["content", "edited_at", "updated_at"])
         newest = Message.objects.filter(conversation_id=conversation.pk).order_by("-id").values_list("pk", flat=True)
         if newest.first() == current.pk:
-            conversation.last_message = current.content[:PREVIEW_LENGTH]
+            conversation.last_message = message_preview(current)
             conversation.save(update_fields=["last_message", "updated_at"])
         events.message_edited(current)
     return EditResult(current, changed=True)

@@ -350,6 +350,7 @@ def _store(sends: list[Send], indexes: list[int], facts: list[_Facts]) -> dict[i
             attachment_url=sends[i].request.attachment_url,
             client_message_id=sends[i].request.client_message_id,
             reply_to_id=sends[i].request.reply_to_id,
+            attachment_count=len(sends[i].request.attachment_ids),
         )
         for i in indexes
     ]

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, connection, transaction
 
-from chat.models import PREVIEW_LENGTH, Conversation, ConversationState, Message
+from chat.models import Conversation, ConversationState, Message, preview_of
 
 # Columns the statement itself fills: the rest of a new row comes from `_row`.
 _FROM_CONVERSATION = frozenset({"id", "conversation_id", "seq"})
@@ -41,6 +41,7 @@ class NewMessage:
     attachment_url: str | None = None
     client_message_id: str | None = None
     reply_to_id: int | None = None
+    attachment_count: int = 0  # not a column: only the preview needs it (the send links them)
 
     @property
     def pair(self) -> tuple[int, int]:
@@ -115,7 +116,7 @@ def _per_pair(items: list[NewMessage]) -> tuple[list[int], dict[tuple[int, int],
     pairs: dict[tuple[int, int], tuple[int, str]] = {}
     for item in items:
         count = pairs.get(item.pair, (0, ""))[0] + 1
-        pairs[item.pair] = (count, item.content[:PREVIEW_LENGTH])
+        pairs[item.pair] = (count, preview_of(item.content, item.attachment_count))
         ranks.append(count)
     return ranks, pairs
 
@@ -270,6 +271,11 @@ def refresh_preview(conversation: Conversation) -> None:
     The caller holds the conversation's row lock.
     """
     newest = Message.objects.filter(conversation_id=conversation.pk).order_by("-id").first()
-    conversation.last_message = newest.content[:PREVIEW_LENGTH] if newest else None
+    conversation.last_message = message_preview(newest) if newest else None
     conversation.last_message_at = newest.created_at if newest else conversation.created_at
     conversation.save(update_fields=["last_message", "last_message_at", "updated_at"])
+
+
+def message_preview(message: Message) -> str:
+    """The preview of a stored message (its attachments are counted only when it has no text)."""
+    return preview_of(message.content, 0 if message.content else message.attachments.count())

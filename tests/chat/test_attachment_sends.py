@@ -15,12 +15,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat.models import Attachment, Message
+from chat.models import Attachment, Conversation, Message
 from chat.services import moderation
 from chat.services.attachments import Upload, purge_unsent_uploads, upload_attachment
 from chat.services.messages import Send, send_messages
 from chat.validation import MAX_ATTACHMENTS, SendRequest
-from chatproject.env import RateLimit
 from tests.support import files
 from tests.support.api import (
     ATTACHMENT_KEYS,
@@ -33,13 +32,7 @@ from tests.support.api import (
     search_url,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_rate_limits(settings: Any) -> None:
-    settings.ATTACHMENT_UPLOAD_RATE_LIMIT = RateLimit(0, 1)
-    settings.MESSAGE_RATE_LIMIT = RateLimit(0, 1)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
 
 
 def uploaded(user: User, name: str = "note.txt", data: bytes = b"some text\n") -> Attachment:
@@ -246,3 +239,21 @@ def test_an_upload_from_rest_then_a_send_over_rest(as_alice: APIClient, bob: Use
     )
     sent = data_of(as_alice.post(SEND, {"receiverId": bob.pk, "attachmentIds": [uploaded_["id"]]}, format="json"), 201)
     assert sent["attachments"][0]["content_type"] == "application/pdf"
+
+
+def test_a_message_of_attachments_only_gives_the_conversation_a_preview(
+    as_alice: APIClient, alice: User, bob: User
+) -> None:
+    one = data_of(
+        as_alice.post(SEND, {"receiverId": bob.pk, "attachmentIds": [uploaded(alice).pk]}, format="json"), 201
+    )
+    conversation = Conversation.objects.get(pk=one["conversation_id"])
+    assert conversation.last_message == "📎 Attachment"
+    two = [uploaded(alice).pk, uploaded(alice).pk]
+    data_of(as_alice.post(SEND, {"receiverId": bob.pk, "attachmentIds": two}, format="json"), 201)
+    conversation.refresh_from_db()
+    assert conversation.last_message == "📎 2 attachments"
+    text = data_of(as_alice.post(SEND, {"receiverId": bob.pk, "content": "hi"}, format="json"), 201)
+    data_of(as_alice.delete(message_url(text["id"])))  # the preview falls back to the newest one left
+    conversation.refresh_from_db()
+    assert conversation.last_message == "📎 2 attachments"

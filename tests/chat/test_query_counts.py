@@ -19,7 +19,6 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from chat.models import Message, Reaction
 from chat.services.attachments import Upload, upload_attachment
-from chatproject.env import RateLimit
 from tests.support.api import CONVERSATIONS, UNREAD, UNREAD_COUNT, data_of, messages_url, search_url, send
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rate_limit")]
@@ -42,11 +41,10 @@ def _upload(user: User, i: int) -> int:
 
 
 @pytest.fixture
-def long_history(alice: User, bob: User, settings: Any) -> Message:
+def long_history(alice: User, bob: User) -> Message:
     """ROWS messages between alice and bob, both directions, each with two reactions, each but the
     first a reply to the one before, and every third with two attachments (their signed links are
     made per response); returns the first."""
-    settings.ATTACHMENT_UPLOAD_RATE_LIMIT = RateLimit(0, 1)
     sent = [send(bob, alice, "needle 0", attachment_ids=(_upload(bob, 0), _upload(bob, 100)))]
     for i in range(1, ROWS):
         sender, receiver = (alice, bob) if i % 2 else (bob, alice)
