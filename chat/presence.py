@@ -24,13 +24,66 @@ def room_key(conversation_id: int, user_id: int) -> str:
     return f"presence:room:{conversation_id}:{user_id}"
 
 
+def announced_key(user_id: int) -> str:
+    """Raised while the user's partners were last told "online" (presence flaps, below)."""
+    return f"presence:announced:{user_id}"
+
+
+def _announced_ttl() -> float:
+    # Refreshed by the heartbeat while a socket is open, and it must outlast the grace after the
+    # last one closes; a process that dies lets it lapse like every other entry.
+    return PRESENCE_TTL_SECONDS + float(settings.PRESENCE_GRACE_SECONDS)
+
+
 # --- Sockets and users ---------------------------------------------------------------------
 
 
+@lossy(int)
+def socket_connected(user_id: int, channel_name: str) -> int:
+    """Record a socket; how many live sockets the user then has on every process (0 when the
+    store is unreachable: then neither an announcement nor the cap applies)."""
+    return store.shared().add(user_key(user_id), channel_name, PRESENCE_TTL_SECONDS)
+
+
+@lossy(lambda: None)
+def socket_refused(user_id: int, channel_name: str) -> None:
+    """Forget a socket that was recorded but is not kept (over MAX_SOCKETS_PER_USER)."""
+    store.shared().remove(user_key(user_id), channel_name)
+
+
+def gone_key(user_id: int) -> str:
+    """When the user's last socket closed (one member per such close), until a socket comes back."""
+    return f"presence:gone:{user_id}"
+
+
 @lossy(bool)
-def socket_connected(user_id: int, channel_name: str) -> bool:
-    """Record a socket; True when it is the user's first live one (the user came online)."""
-    return store.shared().add(user_key(user_id), channel_name, PRESENCE_TTL_SECONDS) == 1
+def announce_online(user_id: int) -> bool:
+    """The user's first socket: whether that is news. Not when they were announced online and
+    their offline was not announced yet (back within PRESENCE_GRACE_SECONDS); either way the
+    closes they came back from no longer count."""
+    shared = store.shared()
+    shared.drop(gone_key(user_id))
+    return shared.add_if_absent(announced_key(user_id), "online", _announced_ttl())
+
+
+@lossy(lambda: None)
+def went_away(user_id: int, since: str) -> None:
+    """The user's last socket closed at `since` (its offline is announced after the grace)."""
+    store.shared().add(gone_key(user_id), since, _announced_ttl())
+
+
+@lossy(bool)
+def announce_offline(user_id: int, since: str) -> bool:
+    """Whether to announce the user offline now: no socket of theirs came back since `since` and
+    none is open on any process, and they were announced online. Atomic, so of the processes
+    whose last socket of the user closed one announces, and none while a socket came back."""
+    return store.shared().pop_if(
+        announced_key(user_id),
+        "online",
+        empty_key=user_key(user_id),
+        present_key=gone_key(user_id),
+        present_member=since,
+    )
 
 
 @lossy(bool)
@@ -47,19 +100,22 @@ def heartbeat(user_id: int, channel_name: str, conversation_ids: Iterable[int]) 
     pairs = [(user_key(user_id), channel_name)]
     pairs += [(room_key(conversation_id, user_id), channel_name) for conversation_id in conversation_ids]
     store.shared().add_all(pairs, PRESENCE_TTL_SECONDS)
+    store.shared().add(announced_key(user_id), "online", _announced_ttl())
 
 
 # --- Conversation rooms --------------------------------------------------------------------
 
 
-@lossy(lambda: None)
-def room_joined(conversation_id: int, user_id: int, channel_name: str) -> None:
-    store.shared().add(room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS)
+@lossy(lambda: True)
+def room_joined(conversation_id: int, user_id: int, channel_name: str) -> bool:
+    """Put a socket in a room; whether it is the user's first there (on any process)."""
+    return store.shared().add(room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS) == 1
 
 
-@lossy(lambda: None)
-def room_left(conversation_id: int, user_id: int, channel_name: str) -> None:
-    store.shared().remove(room_key(conversation_id, user_id), channel_name)
+@lossy(lambda: True)
+def room_left(conversation_id: int, user_id: int, channel_name: str) -> bool:
+    """Take a socket out of a room; whether it was the user's last there."""
+    return store.shared().remove(room_key(conversation_id, user_id), channel_name) == 0
 
 
 @lossy(lambda: (False, False))

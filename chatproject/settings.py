@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.utils.csp import CSP
 
 from chatproject.env import Env, EnvError, mime_types, origin_of, parse_networks, parse_rate, parse_window
 
@@ -89,6 +90,7 @@ MIDDLEWARE = [
     "core.metrics.RequestMetricsMiddleware",  # outermost: times everything, 413s included
     "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP, below
     "core.middleware.StaticFilesMiddleware",  # WhiteNoise: daphne serves /static/ (the web client) itself
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -271,6 +273,13 @@ SPECTACULAR_SETTINGS = {
 # --- Chat limits ----------------------------------------------------------------------
 MESSAGE_RATE_LIMIT = parse_rate("MESSAGE_RATE_LIMIT", env.string("MESSAGE_RATE_LIMIT", "30/10s"))
 TYPING_INTERVAL_SECONDS = 1.0
+# user_joined / user_left: at most one of each per user and room in this many seconds.
+ROOM_EVENT_INTERVAL_SECONDS = 5.0
+# A user whose last socket closed is announced offline this long after, unless a socket of theirs
+# came back meanwhile (a reconnect is then no offline-online pair); 0 announces at once.
+PRESENCE_GRACE_SECONDS = env.integer("PRESENCE_GRACE_SECONDS", 5, minimum=0, maximum=300)
+# Open sockets per user on all processes together; the next one is closed with 4429.
+MAX_SOCKETS_PER_USER = env.integer("MAX_SOCKETS_PER_USER", 20, maximum=10000)
 # How long after sending its sender may edit a message: seconds, None (unlimited) or 0 (edits off).
 MESSAGE_EDIT_WINDOW_SECONDS = parse_window(
     "MESSAGE_EDIT_WINDOW_SECONDS", env.string("MESSAGE_EDIT_WINDOW_SECONDS", "900")
@@ -370,6 +379,22 @@ CORS_ALLOWED_ORIGINS = FRONTEND_ORIGINS
 CORS_ALLOW_CREDENTIALS = False
 CSRF_TRUSTED_ORIGINS = FRONTEND_ORIGINS
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Django's CSP middleware sends this on every response that sets no policy of its own: Swagger UI
+# at /api/docs/ (its init script a file of its own, chatproject/urls.py) and the admin run
+# under it; the web client's page sets a stricter one (chat/web/views.py). Scripts only from
+# here; inline styles allowed, as both pages' markup has them and a style cannot run code.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.boolean("BEHIND_TLS_PROXY", False) else None
 SESSION_COOKIE_SECURE = not DEBUG

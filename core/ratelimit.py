@@ -50,6 +50,23 @@ def first_in(key: str, *, seconds: float, what: str = "event") -> bool:
     return False
 
 
+def raise_flag(key: str, *, seconds: float, what: str = "flag") -> None:
+    """Mark `key` for `seconds` (a state a later `lower_flag` asks about)."""
+    try:
+        store.shared().add(key, "on", seconds)
+    except STORE_ERRORS as exc:
+        _store_error(exc, what)
+
+
+def lower_flag(key: str, *, what: str = "flag") -> bool:
+    """Clear the mark of `raise_flag`; whether it was set (True when the store is unreachable)."""
+    try:
+        return store.shared().pop(key, "on")
+    except STORE_ERRORS as exc:
+        _store_error(exc, what)
+        return True
+
+
 class Taken:
     """Events counted by `take_all`; `give_back` un-counts them (a login that turned out right)."""
 

@@ -62,6 +62,20 @@ class Store(Protocol):
 
     def live_counts(self, keys: list[str]) -> list[int]: ...
 
+    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
+        """Add or refresh `member`; whether it was not live before (a flag newly raised)."""
+
+    def pop(self, key: str, member: str) -> bool:
+        """Remove `member`; whether it was live."""
+
+    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
+        """Remove `member` from `key` if `empty_key` has no live member and `present_member` is
+        live in `present_key` (which it leaves then); whether a live `member` was removed. Atomic:
+        nothing can change the keys between the checks and the removal."""
+
+    def drop(self, key: str) -> None:
+        """Forget every member of `key`."""
+
     def clear(self) -> None: ...
 
 
@@ -107,6 +121,30 @@ class MemoryStore:
         with self._lock:
             return [len(self._live(key, now)) if key in self._data else 0 for key in keys]
 
+    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
+        now = time.time()
+        with self._lock:
+            members = self._live(key, now)
+            absent = member not in members
+            members[member] = now + ttl
+            return absent
+
+    def pop(self, key: str, member: str) -> bool:
+        now = time.time()
+        with self._lock:
+            return self._live(key, now).pop(member, None) is not None
+
+    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
+        now = time.time()
+        with self._lock:
+            if self._live(empty_key, now) or self._live(present_key, now).pop(present_member, None) is None:
+                return False
+            return self._live(key, now).pop(member, None) is not None
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
@@ -125,6 +163,29 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 """
+_ADD_IF_ABSENT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if score and tonumber(score) > tonumber(ARGV[1]) then return 0 end
+return 1
+"""
+_POP = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[2])
+if score and tonumber(score) > tonumber(ARGV[1]) then return 1 end
+return 0
+"""
+_POP_IF = """
+if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf') > 0 then return 0 end
+local present = redis.call('ZSCORE', KEYS[3], ARGV[3])
+if not present or tonumber(present) <= tonumber(ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[3])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[1], ARGV[2])
+if score and tonumber(score) > tonumber(ARGV[1]) then return 1 end
+return 0
+"""
 
 
 class RedisStore:
@@ -141,6 +202,9 @@ class RedisStore:
         self.url = url
         self._add = self._redis.register_script(_ADD)
         self._remove = self._redis.register_script(_REMOVE)
+        self._add_if_absent = self._redis.register_script(_ADD_IF_ABSENT)
+        self._pop = self._redis.register_script(_POP)
+        self._pop_if = self._redis.register_script(_POP_IF)
 
     def key(self, key: str) -> str:
         """The Redis key behind `key` (for scripts that read it)."""
@@ -175,6 +239,20 @@ class RedisStore:
         for key in keys:
             pipe.zcount(self.key(key), f"({now}", "+inf")
         return [int(n) for n in pipe.execute()]
+
+    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
+        now = time.time()
+        return bool(self._add_if_absent(keys=[self.key(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000]))
+
+    def pop(self, key: str, member: str) -> bool:
+        return bool(self._pop(keys=[self.key(key)], args=[time.time(), member]))
+
+    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
+        keys = [self.key(key), self.key(empty_key), self.key(present_key)]
+        return bool(self._pop_if(keys=keys, args=[time.time(), member, present_member]))
+
+    def drop(self, key: str) -> None:
+        self._redis.delete(self.key(key))
 
     def clear(self) -> None:
         keys = list(self._redis.scan_iter(match=self.key("*"), count=1000))

@@ -5,6 +5,9 @@ The socket session (chat.ws) calls these; each publishes through chat.events lik
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,13 +17,23 @@ from chat.models import Conversation
 from chat.selectors.people import blocked_either_way, partner_ids
 
 
+class TooManySockets(Exception):
+    """The user already has MAX_SOCKETS_PER_USER sockets open, on all processes together."""
+
+
 def socket_opened(*, user: User, channel_name: str) -> set[int]:
-    """Record a socket; on the user's first one, tell everyone who shares a conversation. Returns
-    whom the user blocks or is blocked by: the socket drops the events between them. When the
-    announcement fails (the partner query meets a dead connection) the socket is forgotten again:
-    its session does not start, and nothing else would remove it."""
+    """Record a socket; on the user's first one, tell everyone who shares a conversation, unless
+    they were still announced online (back within PRESENCE_GRACE_SECONDS). Returns whom the user
+    blocks or is blocked by: the socket drops the events between them. Raises TooManySockets (the
+    socket is not kept) over MAX_SOCKETS_PER_USER. When the announcement fails (the partner query
+    meets a dead connection) the socket is forgotten again: its session does not start, and
+    nothing else would remove it."""
     blocked = blocked_either_way(user.pk)
-    if presence.socket_connected(user.pk, channel_name):
+    count = presence.socket_connected(user.pk, channel_name)
+    if count > settings.MAX_SOCKETS_PER_USER:
+        presence.socket_refused(user.pk, channel_name)
+        raise TooManySockets
+    if count == 1 and presence.announce_online(user.pk):
         try:
             events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
         except Exception:
@@ -34,33 +47,53 @@ def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -
     presence.heartbeat(user.pk, channel_name, conversation_ids)
 
 
-def socket_closed(*, user: User, channel_name: str, conversation_ids: list[int]) -> None:
-    """Forget a socket and its rooms; on the user's last one, store last_seen_at and tell partners."""
-    if presence.socket_closed(user.pk, channel_name, conversation_ids):
-        now = timezone.now()
-        User.objects.filter(pk=user.pk).update(last_seen_at=now)
-        events.presence_changed(user.pk, False, now, partner_ids(user.pk))
+def socket_closed(*, user: User, channel_name: str, conversation_ids: list[int]) -> datetime | None:
+    """Forget a socket and its rooms. On the user's last one, store last_seen_at and return it:
+    the caller calls `went_offline` PRESENCE_GRACE_SECONDS later (at once with no grace), so a
+    user who comes back within it is not announced offline and online again."""
+    if not presence.socket_closed(user.pk, channel_name, conversation_ids):
+        return None
+    now = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_seen_at=now)
+    presence.went_away(user.pk, _since(now))
+    return now
+
+
+def went_offline(*, user_id: int, last_seen_at: datetime) -> None:
+    """Tell partners the user went offline, unless a socket of theirs came back since their last
+    one closed at `last_seen_at` (once, on whichever process asks first)."""
+    if presence.announce_offline(user_id, _since(last_seen_at)):
+        events.presence_changed(user_id, False, last_seen_at, partner_ids(user_id))
+
+
+def _since(moment: datetime) -> str:
+    return f"{moment.timestamp():.6f}"
 
 
 def join_room(*, user: User, conversation_id: int, channel_name: str) -> Conversation:
     """Put a socket in a conversation room (participants only) and tell the room."""
     conversation = conversation_of_participant(user, conversation_id)
-    presence.room_joined(conversation.pk, user.pk, channel_name)
-    events.room_joined(user, conversation.pk)
+    if presence.room_joined(conversation.pk, user.pk, channel_name) and ratelimit.allow_room_event(
+        user.pk, conversation.pk, "joined"
+    ):
+        events.room_joined(user, conversation.pk)
     return conversation
 
 
 def leave_room(*, user: User, conversation: Conversation, channel_name: str) -> None:
     require_participant(user, conversation)
-    presence.room_left(conversation.pk, user.pk, channel_name)
-    events.room_left(user, conversation.pk)
+    if presence.room_left(conversation.pk, user.pk, channel_name) and ratelimit.allow_room_event(
+        user.pk, conversation.pk, "left"
+    ):
+        events.room_left(user, conversation.pk)
 
 
 def typing(*, user: User, conversation: Conversation, stopped: bool = False) -> bool:
-    """Tell the room that `user` types (at most once per TYPING_INTERVAL_SECONDS) or stopped;
-    returns whether it was forwarded."""
+    """Tell the room that `user` types (at most once per TYPING_INTERVAL_SECONDS) or stopped
+    (once after each typing forwarded); returns whether it was forwarded."""
     require_participant(user, conversation)
-    if not stopped and not ratelimit.allow_typing(user.pk, conversation.pk):
+    allowed = ratelimit.allow_stop_typing if stopped else ratelimit.allow_typing
+    if not allowed(user.pk, conversation.pk):
         return False
     events.typing(user.pk, conversation.pk, stopped=stopped)
     return True

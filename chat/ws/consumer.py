@@ -24,7 +24,7 @@ from chat.validation import EditRequest, ReactionRequest, SendRequest
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
 from chat.ws.receipts import coalescer_for_loop
 from chat.ws.sends import queue_for_loop
-from chat.ws.session import CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
+from chat.ws.session import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
 from core import metrics as core_metrics
 from core.errors import DomainError, Forbidden, Unauthenticated
 
@@ -98,7 +98,11 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
             await self._close(CLOSE_UNAVAILABLE)
 
     async def _start(self, token: Token) -> SocketIdentity | None:
-        identity = await self.session.start(token)
+        try:
+            identity = await self.session.start(token)
+        except sockets.TooManySockets:
+            await self._close(CLOSE_TOO_MANY_SOCKETS)
+            return None
         if identity is None:
             await self._close(CLOSE_UNAVAILABLE)
             return None

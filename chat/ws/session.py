@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from asgiref.sync import SyncToAsync
+from django.conf import settings
 from django.db import close_old_connections
 from rest_framework_simplejwt.tokens import Token
 
@@ -30,6 +31,7 @@ from core.errors import Unauthenticated
 logger = logging.getLogger("chat.socket")
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY_SOCKETS = 4429  # the user already has MAX_SOCKETS_PER_USER open, on all processes together
 CLOSE_UNAVAILABLE = 1011  # the session cannot start: the database or the channel layer (Redis) is unreachable
 
 
@@ -224,6 +226,32 @@ class Session:
         except Exception:
             logger.warning("leaving the channel layer's groups failed", exc_info=True)
         try:
-            await in_thread(sockets.socket_closed)(user=user, channel_name=channel, conversation_ids=sorted(self.rooms))
+            last_seen = await in_thread(sockets.socket_closed)(
+                user=user, channel_name=channel, conversation_ids=sorted(self.rooms)
+            )
+            if last_seen is not None:
+                _went_offline_later(user.pk, last_seen)
         except Exception:
             logger.exception("presence update on disconnect failed", extra={"user_id": user.pk})
+
+
+# Offline announcements waiting out PRESENCE_GRACE_SECONDS after a user's last socket closed: held
+# here so the tasks are not collected mid-flight (the sessions that scheduled them are gone).
+_after_grace: set[asyncio.Future[None]] = set()
+
+
+def _went_offline_later(user_id: int, last_seen_at: datetime) -> None:
+    """sockets.went_offline after PRESENCE_GRACE_SECONDS, on this process's loop."""
+
+    def due() -> None:
+        task = asyncio.ensure_future(in_thread(sockets.went_offline)(user_id=user_id, last_seen_at=last_seen_at))
+        _after_grace.add(task)
+        task.add_done_callback(_announced)
+
+    asyncio.get_running_loop().call_later(max(0.0, float(settings.PRESENCE_GRACE_SECONDS)), due)
+
+
+def _announced(task: asyncio.Future[None]) -> None:
+    _after_grace.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("offline announcement failed", exc_info=task.exception())

@@ -98,6 +98,7 @@ def live_server(workdir: Path, *, seed: bool = False, env: dict[str, str] | None
         "DEBUG": "false",
         "JWT_SECRET": "browser-test-secret-" + "x" * 40,
         "MESSAGE_RATE_LIMIT": "off",
+        "PRESENCE_GRACE_SECONDS": "1",  # offline announcements come within a frame's wait
         # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
         "SIGNUP_RATE_LIMIT": "off",
         "LOGIN_FAILURES_PER_USERNAME": "off",

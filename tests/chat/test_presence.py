@@ -36,7 +36,7 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
 
 
 def test_closing_the_last_socket_takes_the_user_offline_and_out_of_its_rooms(store: Any) -> None:
-    assert presence.socket_connected(1, "a") is True
+    assert presence.socket_connected(1, "a") == 1  # the first live socket
     presence.room_joined(10, 1, "a")
     presence.room_joined(11, 1, "a")
     assert presence.socket_closed(1, "a", [10, 11]) is True

@@ -143,6 +143,7 @@ def _server_env(database_url: str, redis_url: str | None, prefix: str, media_roo
         "DEBUG": "false",
         "JWT_SECRET": JWT_SECRET,
         "MESSAGE_RATE_LIMIT": "off",
+        "PRESENCE_GRACE_SECONDS": "1",  # offline announcements come within a frame's wait
         # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
         "SIGNUP_RATE_LIMIT": "off",
         "LOGIN_FAILURES_PER_USERNAME": "off",

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from tests.e2e.cluster import Cluster, User, open_socket, register, run_cluster
 
@@ -20,6 +25,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "LOGIN_FAILURES_PER_USERNAME": "4/m",
         "LOGIN_FAILURES_PER_ADDRESS": "off",
         "SIGNUP_RATE_LIMIT": "3/h",
+        "MAX_SOCKETS_PER_USER": "3",
+        "PRESENCE_GRACE_SECONDS": "3",
     }
     with run_cluster(tmp_path_factory.mktemp("abuse"), overrides) as running:
         yield running
@@ -88,3 +95,81 @@ async def test_a_password_change_closes_the_users_sockets_on_every_process(
     finally:
         for sock in [*sockets, bystander]:
             await sock.close()
+
+
+# --- Sockets: the cap, floods, flaps, origins (users [0] and [1] share a conversation) ----------
+
+
+@pytest.fixture(scope="module")
+def pair(strict: Cluster, signed_up: list[User]) -> tuple[User, User, int]:
+    """Users 0 and 1 with a conversation (their sign-up tokens are good for the module's run)."""
+    a, b = signed_up[0], signed_up[1]
+    sent = strict.a.api("POST", "/api/chat/send", {"receiverId": b.id, "content": "hi"}, a.token)
+    return a, b, int(sent["conversation_id"])
+
+
+async def test_the_socket_cap_holds_across_processes(strict: Cluster, pair: tuple[User, User, int]) -> None:
+    user = pair[0]
+    kept = [await open_socket(server, user) for server in (strict.a, strict.b, strict.a)]
+    try:
+        over = await open_socket(strict.b, None)  # no `connected` to wait for: it is closed at once
+        await over.send("authenticate", {"token": user.token})
+        assert await over.close_code() == 4429
+        await kept.pop().close()
+        again = await open_socket(strict.b, user)  # a closed socket frees its place
+        kept.append(again)
+    finally:
+        for sock in kept:
+            await sock.close()
+
+
+async def test_floods_do_not_reach_the_other_participant(strict: Cluster, pair: tuple[User, User, int]) -> None:
+    flooder, watcher, conversation = pair
+    watching = await open_socket(strict.a, watcher)
+    await watching.call("join_conversation", {"conversationId": conversation})
+    flooding = await open_socket(strict.b, flooder)
+    try:
+        await flooding.call("join_conversation", {"conversationId": conversation})
+        for _ in range(300):
+            await flooding.send("stop_typing", {"conversationId": conversation}, ref=False)
+        for _ in range(100):
+            await flooding.send("leave_conversation", {"conversationId": conversation}, ref=False)
+            await flooding.send("join_conversation", {"conversationId": conversation}, ref=False)
+        await flooding.call("typing", {"conversationId": conversation})  # frames are handled in order
+        seen = [f["event"] for f in await watching.drain(1.5)]
+        assert seen.count("user_stopped_typing") == 0
+        assert seen.count("user_joined") + seen.count("user_left") <= 2, seen
+        assert seen.count("user_typing") == 1
+    finally:
+        await flooding.close()
+        await watching.close()
+
+
+async def test_reconnects_are_no_presence_flood(strict: Cluster, pair: tuple[User, User, int]) -> None:
+    flapper, watcher = pair[0], pair[1]
+    watching = await open_socket(strict.a, watcher)
+    try:
+        await watching.drain(4.0)  # earlier tests' offline announcements (the grace is 3 s)
+        for index in range(20):  # twenty reconnects, alternating processes
+            sock = await open_socket((strict.a, strict.b)[index % 2], flapper)
+            await sock.close()
+        presence = [f["data"] for f in await watching.drain(1.0) if f["event"] == "presence"]
+        assert [p["isOnline"] for p in presence] == [True], presence  # online once, never offline
+        offline = await watching.wait_for(lambda f: f["event"] == "presence", timeout=8)
+        assert offline["data"]["isOnline"] is False  # gone for good: once, after the grace
+        assert [f for f in await watching.drain(1.0) if f["event"] == "presence"] == []
+    finally:
+        await watching.close()
+
+
+async def test_the_origin_must_be_exactly_an_allowed_one(strict: Cluster, pair: tuple[User, User, int]) -> None:
+    user = pair[1]
+    url = f"{strict.a.ws_url}?token={user.token}"
+    own = f"http://127.0.0.1:{strict.a.port}"
+    async with connect(url, origin=Origin(own), open_timeout=5) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["event"] == "connected"
+    for foreign in ("http://127.0.0.1:3991", f"https://127.0.0.1:{strict.a.port}", "http://localhost:8080"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, origin=Origin(foreign), open_timeout=5):
+                pass
+        assert refused.value.response.status_code == 403, foreign

@@ -270,19 +270,49 @@ async def test_deactivating_a_user_closes_their_sockets(open_socket: Opener, ali
 
 
 @pytest.mark.parametrize(
-    ("origin", "allowed"),
+    ("origin", "host", "allowed"),
     [
-        (None, True),
-        (b"http://localhost:3010", True),
-        (b"https://app.example.com", True),
-        (b"https://evil.example.net", False),
-        (b"null", False),
+        (None, b"localhost:3010", True),  # no Origin: not a browser
+        (b"http://localhost:3010", b"localhost:3010", True),  # the server's own origin
+        (b"HTTP://LocalHost:3010", b"localhost:3010", True),
+        (b"http://127.0.0.1", b"127.0.0.1:80", True),  # the default port either way
+        (b"https://app.example.com", b"localhost:3010", True),  # FRONTEND_URL
+        (b"https://app.example.com:443", b"localhost:3010", True),
+        # Another port or scheme of an allowed host is another site (as CORS has it).
+        (b"http://localhost:8080", b"localhost:3010", False),
+        (b"https://localhost:3010", b"localhost:3010", False),
+        (b"http://127.0.0.1:3991", b"127.0.0.1:3010", False),
+        (b"http://app.example.com", b"localhost:3010", False),
+        (b"https://app.example.com:8443", b"localhost:3010", False),
+        # A Host outside ALLOWED_HOSTS makes no origin its own.
+        (b"http://evil.example.net", b"evil.example.net", False),
+        (b"https://evil.example.net", b"localhost:3010", False),
+        (b"http://localhost:3010/path", b"localhost:3010", False),
+        (b"http://user@localhost:3010", b"localhost:3010", False),
+        (b"null", b"localhost:3010", False),
+        (b"file://", b"localhost:3010", False),
     ],
 )
-async def test_origin_policy(settings: Any, alice: User, origin: bytes | None, allowed: bool) -> None:
+async def test_origin_policy(settings: Any, alice: User, origin: bytes | None, host: bytes, allowed: bool) -> None:
     settings.FRONTEND_ORIGINS = ["https://app.example.com"]
     token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
-    headers = [(b"origin", origin)] if origin else []
+    headers = [(b"host", host)] + ([(b"origin", origin)] if origin else [])
+    communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected is allowed
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("proxy", "forwarded", "allowed"), [(True, b"https", True), (False, b"https", False), (True, b"http", False)]
+)
+async def test_own_https_origin_behind_a_tls_proxy(
+    settings: Any, alice: User, proxy: bool, forwarded: bytes, allowed: bool
+) -> None:
+    """Behind a proxy that ends TLS the handshake arrives as ws://, but the page was https."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if proxy else None
+    token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
+    headers = [(b"host", b"localhost"), (b"x-forwarded-proto", forwarded), (b"origin", b"https://localhost")]
     communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}", headers=headers)
     connected, _ = await communicator.connect()
     assert connected is allowed
@@ -527,7 +557,10 @@ async def test_deletion_reaches_room_and_both_personal_rooms(open_socket: Opener
 # --- Presence ------------------------------------------------------------------------------
 
 
-async def test_presence_online_on_first_socket_offline_on_last(open_socket: Opener, alice: User, bob: User) -> None:
+async def test_presence_online_on_first_socket_offline_on_last(
+    open_socket: Opener, alice: User, bob: User, settings: Any
+) -> None:
+    settings.PRESENCE_GRACE_SECONDS = 0  # announced at once (the grace has its own tests: test_floods.py)
     await make_conversation(alice, bob)
     a = await open_socket(alice)
     b1 = await open_socket(bob)
