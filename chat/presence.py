@@ -67,6 +67,12 @@ def announce_online(user_id: int) -> bool:
 
 
 @lossy(lambda: None)
+def announcement_failed(user_id: int) -> None:
+    """The online announcement `announce_online` asked for did not go out: lower its flag."""
+    store.shared().pop(announced_key(user_id), "online")
+
+
+@lossy(lambda: None)
 def went_away(user_id: int, since: str) -> None:
     """The user's last socket closed at `since` (its offline is announced after the grace)."""
     store.shared().add(gone_key(user_id), since, _announced_ttl())

@@ -38,6 +38,7 @@ def socket_opened(*, user: User, channel_name: str) -> set[int]:
             events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
         except Exception:
             presence.socket_closed(user.pk, channel_name, [])
+            presence.announcement_failed(user.pk)
             raise
     return blocked
 

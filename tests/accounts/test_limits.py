@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from chatproject.env import RateLimit, parse_networks
 from core.clientip import client_address
+from tests.support.figures import figure
 
 REGISTER = "/api/auth/register"
 TOKEN = "/api/auth/token"
@@ -90,6 +91,10 @@ def test_refused_logins_take_the_same_short_time_for_existing_and_unknown_names(
         assert {status for status, _ in answers} == {429}, name
     slowest_refusal = max(statistics.median(t for _, t in answers) for answers in refused.values())
     assert slowest_refusal < min(checked) / 3, (refused, checked)
+    figure(
+        f"login refused by the limit: {slowest_refusal * 1000:.1f} ms (median, known and unknown name); "
+        f"a checked wrong password: {min(checked) * 1000:.0f} ms (Argon2)"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
