@@ -6,6 +6,8 @@ a process other than the one that stored it, and every event crosses Redis.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.e2e.cluster import ApiError, Cluster
@@ -58,7 +60,13 @@ async def test_a_blocked_users_typing_never_reaches_the_blockers_socket_on_anoth
 
     await rest(cluster.a, "DELETE", f"/api/chat/blocks/{bob.id}", token=alice.token)
     assert (await a.wait_for("presence"))["data"]["isOnline"] is True  # bob's real presence, again
-    await again.call("stop_typing", {"conversationId": with_bob})  # typing itself is throttled to 1/s
+    # Typing is throttled to one a second and a stop follows only a forwarded typing: type until
+    # one is forwarded (within the throttle's second), then stop.
+    deadline = asyncio.get_running_loop().time() + 5
+    while not (await again.call("typing", {"conversationId": with_bob}))["forwarded"]:
+        assert asyncio.get_running_loop().time() < deadline, "no typing forwarded within 5 s"
+    assert (await a.wait_for("user_typing"))["data"]["userId"] == bob.id
+    await again.call("stop_typing", {"conversationId": with_bob})
     assert (await a.wait_for("user_stopped_typing"))["data"]["userId"] == bob.id
 
 
