@@ -5,10 +5,11 @@ previous phase freed), then the reconnect storm on those sockets, the sustained 
 pgbench for the same transaction, and the REST reads. Everything is bound to loopback,
 bounded in time, and stopped at the end (also on Ctrl-C or an error).
 
-Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,auth,
+Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,auth,uploads,
 BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS, BENCH_AUTH_CONCURRENCY,
 BENCH_SERVER=daphne|uvicorn, BENCH_SETTINGS=<settings module for the servers>,
-BENCH_PROFILE=<rate>|idle (py-spy server A during that chat step, or while the idle sockets connect).
+BENCH_PROFILE=<rate>|idle (py-spy server A during that chat step, or while the idle sockets connect),
+BENCH_UPLOAD_REQUESTS (uploads one at a time per file), BENCH_UPLOAD_CONCURRENCY (uploads at once, 20).
 The PostgreSQL server is DATABASE_URL's (its database name is ignored) or
 postgres://postgres@127.0.0.1:5432; Redis is REDIS_URL's or redis://127.0.0.1:6379/0.
 """
@@ -34,7 +35,7 @@ from typing import Any
 from bench import servers
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, ratio
 
-PHASES = ("idle", "chat", "peer", "pgbench", "rest", "auth")
+PHASES = ("idle", "chat", "peer", "pgbench", "rest", "auth", "uploads")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -80,6 +81,8 @@ class Plan:
     peer_pairs: int = 50
     peer_messages: int = 60
     peer_rounds: int = 2
+    upload_requests: int = 40
+    upload_concurrency: int = 20
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -107,6 +110,8 @@ class Plan:
             peer_pairs=int(_number("BENCH_PEER_PAIRS", 50)),
             peer_messages=int(_number("BENCH_PEER_MESSAGES", 60)),
             peer_rounds=int(_number("BENCH_PEER_ROUNDS", 1 if quick else 2)),
+            upload_requests=int(_number("BENCH_UPLOAD_REQUESTS", 10 if quick else 40)),
+            upload_concurrency=int(_number("BENCH_UPLOAD_CONCURRENCY", 20)),
         )
 
 
@@ -123,6 +128,7 @@ class Results:
     auth: list[dict[str, Any]] = field(default_factory=list)
     peer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # peer name → one result per round
     receipts: dict[str, Any] = field(default_factory=dict)  # the chat step with and without delivery receipts
+    uploads: dict[str, Any] = field(default_factory=dict)  # base RSS and one result per file (bench/uploads.py)
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -162,6 +168,8 @@ def _server_env(db_url: str, redis_url: str, prefix: str, secret: str, settings_
             "REDIS_URL": redis_url,
             "CHANNEL_PREFIX": prefix,
             "MESSAGE_RATE_LIMIT": "off",
+            # The uploads phase sends hundreds a minute (the default is 30/m per user).
+            "ATTACHMENT_UPLOAD_RATE_LIMIT": "off",
             # Tests and benchmarks sign up and log in by the hundred from one address (accounts/limits.py).
             "SIGNUP_RATE_LIMIT": "off",
             "LOGIN_FAILURES_PER_USERNAME": "off",
@@ -468,6 +476,89 @@ def _auth_phase(plan: Plan, chat: list[servers.Server], results: Results) -> Non
         results.auth.append(asdict(burst) | {"per_second": burst.per_second})
 
 
+# The memory of 20 uploads at once must not grow with their size: 20 x 5 MiB held whole would
+# take 80 MiB more than 20 x 1 MiB; a quarter of that is allowed for the allocator's noise.
+UPLOAD_GROWTH_DIFFERENCE_MIB = 20
+# And 20 x 5 MiB at once may take at most under a third of the 100 MiB of files they are.
+UPLOAD_GROWTH_MIB = 30
+
+
+async def _uploads_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
+    from bench import db, uploads
+
+    files = [
+        uploads.Upload("1 MiB PDF", "one.pdf", "application/pdf", uploads.pdf_of(uploads.MIB)),
+        uploads.Upload("5 MiB PDF", "five.pdf", "application/pdf", uploads.pdf_of(5 * uploads.MIB)),
+        uploads.Upload("1 MiB JPEG", "photo.jpg", "image/jpeg", uploads.jpeg_of(uploads.MIB)),
+    ]
+
+    # One user per upload of a burst: the per-user limit is off for the bench, and this keeps it out anyway.
+    users = await asyncio.to_thread(db.make_users, "uploads", plan.upload_concurrency)
+    server = chat[0]
+    print(
+        f"  uploads: {plan.upload_requests} of each one at a time, then {plan.upload_concurrency} at once …", flush=True
+    )
+    base, measured = await uploads.measure(
+        server.http_url, server.pid, [token for _id, token in users], files, plan.upload_requests
+    )
+    results.uploads = {"base_rss_kib": base, "files": [asdict(m) for m in measured]}
+    for m in measured:
+        lat = m.latency
+        print(
+            f"  uploads {m.name}: p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms; {m.concurrency} at once in "
+            f"{m.burst_seconds:.1f} s, RSS +{m.rss_growth_kib / 1024:.1f} MiB; errors {m.errors}",
+            flush=True,
+        )
+
+
+def _upload_rows(results: Results, row: Callable[..., None]) -> None:
+    if not results.uploads:
+        return
+    files = {f["name"]: f for f in results.uploads["files"]}
+    base = results.uploads["base_rss_kib"] / 1024
+    errors = 0
+    for f in files.values():
+        lat = f["latency"]
+        errors += len(f["errors"])
+        row(
+            f"uploads: {f['name']}, one at a time",
+            f"p50 {fmt(lat['p50'])} ms, p99 {fmt(lat['p99'])} ms ({lat['count']} uploads)",
+        )
+        row(
+            f"uploads: {f['concurrency']} x {f['name']} at once, server RSS growth",
+            f"+{fmt(f['rss_growth_kib'] / 1024)} MiB; all answered in {fmt(f['burst_seconds'])} s",
+            f"base {fmt(base)} MiB; files {fmt(f['concurrency'] * f['bytes'] / 2**20)} MiB",
+        )
+    small, large = files.get("1 MiB PDF"), files.get("5 MiB PDF")
+    if small and large:
+        grown = large["rss_growth_kib"] / 1024
+        row(
+            f"uploads: RSS growth, {large['concurrency']} x 5 MiB PDF",
+            f"+{fmt(grown)} MiB",
+            f"files {fmt(large['concurrency'] * large['bytes'] / 2**20)} MiB",
+            None,
+            Target("upload RSS growth", grown, UPLOAD_GROWTH_MIB, False, " MiB"),
+        )
+        difference = grown - small["rss_growth_kib"] / 1024
+        row(
+            "uploads: RSS growth, 5 MiB PDFs - 1 MiB PDFs",
+            f"{fmt(difference)} MiB",
+            f"held whole: +{fmt(large['concurrency'] * (large['bytes'] - small['bytes']) / 2**20)} MiB",
+            ratio(large["rss_growth_kib"], small["rss_growth_kib"]),
+            Target("upload RSS growth with file size", difference, UPLOAD_GROWTH_DIFFERENCE_MIB, False, " MiB"),
+        )
+    jpeg = files.get("1 MiB JPEG")
+    if jpeg and large:
+        difference = (large["rss_growth_kib"] - jpeg["rss_growth_kib"]) / 1024
+        row(
+            "uploads: RSS growth, 5 MiB PDFs - 1 MiB JPEGs (decoded)",
+            f"{fmt(difference)} MiB",
+            "",
+            ratio(large["rss_growth_kib"], jpeg["rss_growth_kib"]),
+        )
+    row("uploads: refused or failed", str(errors), "", None, Target("upload errors", errors, 0, False))
+
+
 # --- The table ----------------------------------------------------------------------------
 
 
@@ -558,6 +649,7 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
             f"at most x{RECEIPTS_CPU_BUDGET}",
         )
     _peer_rows(results, row)
+    _upload_rows(results, row)
     if results.idle:
         idle, bare = results.idle, results.bare
         kib = idle["bytes_per_socket"] / 1024
@@ -794,6 +886,7 @@ def main() -> int:
     )
 
     env = _server_env(db_url, redis_url, prefix, secret, plan.settings_module)
+    env["MEDIA_ROOT"] = str(out_dir / "media")  # the uploads phase's files go with the logs, not data/media
     shared = ("DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX", "JWT_SECRET", "JWT_ACCESS_MINUTES", "DEBUG")
     limits = ("MESSAGE_RATE_LIMIT", "SIGNUP_RATE_LIMIT")
     os.environ.update({k: env[k] for k in (*shared, *limits, "ALLOWED_HOSTS", "LOG_LEVEL")})
@@ -833,6 +926,8 @@ def main() -> int:
             asyncio.run(_rest_phase(plan, chat, results))
         if "auth" in plan.phases:
             _auth_phase(plan, chat, results)
+        if "uploads" in plan.phases:
+            asyncio.run(_uploads_phase(plan, chat, results))
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the servers and dropping the bench database", flush=True)
         results.notes.append("the run was interrupted; figures are partial")

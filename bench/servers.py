@@ -77,13 +77,21 @@ class Server:
         return cpu_seconds(self.pid)
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of one process from /proc (no psutil needed)."""
+def memory_kib(pid: int, field: str = "VmRSS") -> int:
+    """VmRSS (resident now) or VmHWM (the most it ever was) of one process, in KiB, from /proc.
+
+    The one reader of a server's memory: the bench's phases and the e2e tests (tests/e2e/cluster.py).
+    """
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise LookupError(f"no {field} for pid {pid}")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of one process (no psutil needed)."""
+    return memory_kib(pid) * 1024
 
 
 def cpu_seconds(pid: int) -> float:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench import auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats
+from bench import auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, percentile, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,7 @@ def test_the_bench_database_is_its_own_and_named_so() -> None:
 
 def test_every_bench_module_imports() -> None:
     # The load client, the servers and the phases import (their third-party modules are installed).
-    for module in (auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats):
+    for module in (auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads):
         assert module.__doc__, module.__name__
     assert servers.rss_bytes(os.getpid()) > 0
     assert db.PGBENCH_SCRIPT.count("INSERT INTO chat_message") == 1
@@ -326,3 +326,93 @@ def test_a_tiny_peer_phase_runs_both_peers_and_cleans_up(tmp_path: Path) -> None
     with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", [names]).fetchall()
     assert left == [], f"the bench left databases behind: {left}"
+
+
+def test_the_upload_files_are_real_and_of_their_size() -> None:
+    import io
+
+    from PIL import Image
+
+    jpeg = uploads.jpeg_of(uploads.MIB)
+    assert abs(len(jpeg) - uploads.MIB) < 0.03 * uploads.MIB
+    with Image.open(io.BytesIO(jpeg)) as image:
+        image.load()  # decodes whole: a real JPEG, not a header
+        assert image.format == "JPEG" and image.width * image.height > 500_000
+    pdf = uploads.pdf_of(5 * uploads.MIB)
+    assert len(pdf) == 5 * uploads.MIB and pdf.startswith(b"%PDF-1.4") and pdf.endswith(b"%%EOF\n")
+    xref = int(pdf.rsplit(b"startxref\n", 1)[1].split()[0])
+    assert pdf[xref:].startswith(b"xref\n0 5\n")
+    for line in pdf[xref:].split(b"\n")[3:7]:  # every object where the cross-reference table says it is
+        offset = int(line.split()[0])
+        assert pdf[offset:].startswith(b"%d 0 obj" % (pdf[:offset].count(b" 0 obj\n") + 1))
+
+
+def _upload_result(name: str, size: int, grown_kib: int, errors: list[str] | None = None) -> dict[str, Any]:
+    latency = {"count": 10, "p50": 20.0, "p99": 60.0, "p999": 60.0, "max": 60.0}
+    return {"name": name, "bytes": size, "latency": latency, "concurrency": 20, "burst_seconds": 1.0,
+            "rss_growth_kib": grown_kib, "errors": errors or []}  # fmt: skip
+
+
+def test_the_upload_rows_judge_growth_with_file_size() -> None:
+    mib = 1024 * 1024
+    held = run.Results(
+        uploads={
+            "base_rss_kib": 140 * 1024,
+            "files": [
+                _upload_result("1 MiB PDF", mib, 22 * 1024),
+                _upload_result("5 MiB PDF", 5 * mib, 103 * 1024),  # as if the bodies were held whole
+                _upload_result("1 MiB JPEG", mib, 30 * 1024, ["429: slow down"]),
+            ],
+        }
+    )
+    rows, targets = run.build_rows(held)
+    by_name = {t.name: t for t in targets}
+    assert by_name["upload RSS growth with file size"].value == pytest.approx(81)
+    assert not by_name["upload RSS growth with file size"].met and not by_name["upload RSS growth"].met
+    assert by_name["upload errors"].value == 1
+    assert any(r[0] == "uploads: 1 MiB JPEG, one at a time" and "p99 60.0 ms" in r[1] for r in rows)
+    streamed = run.Results(
+        uploads={
+            "base_rss_kib": 140 * 1024,
+            "files": [_upload_result("1 MiB PDF", mib, 6 * 1024), _upload_result("5 MiB PDF", 5 * mib, 8 * 1024)],
+        }
+    )
+    _rows, targets = run.build_rows(streamed)
+    assert all(t.met for t in targets)
+
+
+@pytest.mark.e2e
+def test_a_tiny_uploads_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
+    if not (_postgres_reachable() and _redis_reachable()):
+        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_QUICK": "1",
+            "BENCH_ONLY": "uploads",
+            "BENCH_UPLOAD_REQUESTS": "3",
+            "BENCH_UPLOAD_CONCURRENCY": "4",
+            "BENCH_RESULTS": str(tmp_path),
+            "DB_POOL_MIN": "1",
+            "DB_POOL_MAX": "4",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "uploads: RSS growth, 5 MiB PDFs - 1 MiB PDFs" in done.stdout
+    (result_file,) = tmp_path.glob("*.json")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    files = {f["name"]: f for f in result["uploads"]["files"]}
+    assert set(files) == {"1 MiB PDF", "5 MiB PDF", "1 MiB JPEG"}
+    for got in files.values():
+        assert got["errors"] == [] and got["latency"]["count"] == 3 and got["concurrency"] == 4, got
+        assert got["latency"]["p50"] > 0 and got["rss_growth_kib"] >= 0
+    assert files["5 MiB PDF"]["bytes"] == 5 * 1024 * 1024
+    name = result["machine"]["database"]
+    import psycopg
+
+    with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
+    assert left == [], f"the bench left its database {name} behind"

@@ -11,12 +11,12 @@ import json
 import select
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 
+from bench.servers import memory_kib
 from tests.core.test_serve import Served
 from tests.support.figures import figure
 from tests.support.loopback import http_json
@@ -78,13 +78,6 @@ def pieces(total: int, size: int, frame: Callable[[bytes], bytes] = bytes) -> It
         yield frame(b"x" * min(size, total - start))
 
 
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for process {pid}")
-
-
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -97,13 +90,13 @@ def assert_refused_as_too_large(status: int, body: Any) -> None:
 def test_a_250_mb_upload_is_refused_from_its_headers_and_the_server_does_not_grow(served: Served) -> None:
     assert http_json(served.port, "POST", "/api/auth/token", LOGIN)[0] == 200  # warm: Django fully loaded
     pid = served.process.pid
-    rss_before, peak_before = rss_kib(pid), rss_kib(pid, "VmHWM")
+    rss_before, peak_before = memory_kib(pid), memory_kib(pid, "VmHWM")
     with socket.create_connection(("127.0.0.1", served.port)) as sock:
         head = {"Content-Type": "application/json", "Content-Length": str(UPLOAD_BYTES)}
         sock.sendall(request_head("/api/auth/register", head))
         sent, _ = stream_until_answered(sock, pieces(UPLOAD_BYTES, MIB))
         status, body = read_response(sock)
-    rss_after, peak_after = rss_kib(pid), rss_kib(pid, "VmHWM")
+    rss_after, peak_after = memory_kib(pid), memory_kib(pid, "VmHWM")
     figure(
         f"250 MB upload with Content-Length: 413 after {sent / MIB:.0f} MiB sent; server RSS "
         f"{rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MiB (peak {peak_before / 1024:.0f} -> "

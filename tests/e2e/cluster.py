@@ -28,6 +28,7 @@ from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench import servers
 from tests.support.loopback import free_port, http_json, log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,7 @@ class Server:
 
     def memory_kib(self, field: str = "VmRSS") -> int:
         """VmRSS (resident now) or VmHWM (the most it ever was) of the server process, in KiB."""
-        for line in Path(f"/proc/{self.daphne_pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise LookupError(field)
+        return servers.memory_kib(self.daphne_pid, field)
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
         return http_json(self.port, method, path, body, token)
