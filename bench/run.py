@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -943,6 +944,8 @@ def main() -> int:
         dbs = [db_name] if created else []
         dbs += [results.machine["node_database"]] if results.machine.get("node_database") else []
         _cleanup(chat, pg_server, dbs, redis_url, prefix)
+        # The uploads phase's files (hundreds of MiB); the logs beside them stay.
+        shutil.rmtree(out_dir / "media", ignore_errors=True)
     results.machine["load_average_end"] = _load_average()
     results.machine["seconds"] = round(time.monotonic() - started)
     text = print_report(results)

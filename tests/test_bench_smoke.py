@@ -410,6 +410,8 @@ def test_a_tiny_uploads_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> Non
         assert got["errors"] == [] and got["latency"]["count"] == 3 and got["concurrency"] == 4, got
         assert got["latency"]["p50"] > 0 and got["rss_growth_kib"] >= 0
     assert files["5 MiB PDF"]["bytes"] == 5 * 1024 * 1024
+    logs = Path(done.stdout.split("logs in ", 1)[1].split()[0])
+    assert logs.is_dir() and not (logs / "media").exists(), "the bench left its uploaded files behind"
     name = result["machine"]["database"]
     import psycopg
 
