@@ -30,6 +30,26 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def image_sources() -> str:
+    """Where attachment images may load from: the app itself, or the object store's presigned links.
+
+    With S3 the links point at the store (its endpoint, or AWS's virtual-hosted bucket names), so
+    only that origin is added, for images alone; scripts and connections stay same-origin.
+    """
+    if not settings.S3_BUCKET:
+        return ""
+    endpoint = settings.S3_ENDPOINT_URL
+    if not endpoint:
+        return " https://*.amazonaws.com"
+    scheme, _, rest = endpoint.partition("://")
+    host = rest.split("/", 1)[0]
+    return f" {scheme}://{host} {scheme}://*.{host}"  # path-style and virtual-hosted addressing
+
+
+def content_security_policy() -> str:
+    return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", f"img-src 'self' data:{image_sources()}")
+
+
 def edit_window() -> str:
     """MESSAGE_EDIT_WINDOW_SECONDS as the page hands it to the client: seconds, or "unlimited"."""
     seconds = settings.MESSAGE_EDIT_WINDOW_SECONDS
@@ -43,7 +63,7 @@ def index(request: HttpRequest) -> HttpResponse:
     It tells the client the edit window, so "Edit" is offered only while the server allows it.
     """
     response = render(request, "chat/index.html", {"edit_window": edit_window()})
-    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Content-Security-Policy"] = content_security_policy()
     response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-cache"
     return response

@@ -38,6 +38,23 @@ def test_page_is_served_to_anyone_with_a_strict_content_security_policy(client: 
     assert "/static/chat/style.css" in html
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "sources"),
+    [
+        ("http://127.0.0.1:9000", "img-src 'self' data: http://127.0.0.1:9000 http://*.127.0.0.1:9000;"),
+        ("", "img-src 'self' data: https://*.amazonaws.com;"),
+    ],
+)
+def test_with_s3_images_may_load_from_the_store_and_nothing_else_widens(
+    client: Client, settings: Any, endpoint: str, sources: str
+) -> None:
+    settings.S3_BUCKET = "chat-media"
+    settings.S3_ENDPOINT_URL = endpoint
+    policy = client.get("/")["Content-Security-Policy"]
+    assert sources in policy + ";"
+    assert policy.replace(sources.rstrip(";"), "img-src 'self' data:") == CONTENT_SECURITY_POLICY
+
+
 @pytest.mark.parametrize(("window", "shown"), [(900, "900"), (None, "unlimited"), (0, "0")])
 def test_page_tells_the_client_the_edit_window(client: Client, settings: Any, window: int | None, shown: str) -> None:
     settings.MESSAGE_EDIT_WINDOW_SECONDS = window

@@ -210,6 +210,54 @@ export class Api {
     return this.request("POST", `/api/chat/messages/${messageId}/report`, note ? { reason, note } : { reason });
   }
 
+  // --- Attachments (issue 16) -------------------------------------------------------------------
+
+  // A multipart upload through XMLHttpRequest, the one browser API that reports upload
+  // progress. `onProgress(loaded, total)`; `abort()` stops it. Resolves with the attachment.
+  upload(file, onProgress) {
+    let xhr = null;
+    let aborted = false;
+    const attempt = (retried) =>
+      new Promise((resolve, reject) => {
+        xhr = new XMLHttpRequest();
+        xhr.open("POST", "/api/chat/attachments");
+        xhr.setRequestHeader("Accept", "application/json");
+        if (this.access) xhr.setRequestHeader("Authorization", `Bearer ${this.access}`);
+        xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded, event.total);
+        xhr.onerror = () => reject(new ApiError(0, "The server cannot be reached. Check your connection."));
+        xhr.onabort = () => reject(new ApiError(0, "Upload cancelled."));
+        xhr.onload = () => {
+          let payload = null;
+          try {
+            payload = JSON.parse(xhr.responseText);
+          } catch {
+            payload = null;
+          }
+          if (xhr.status === 401 && !retried && this.tokens?.refresh) {
+            resolve(this.refresh().then(() => (aborted ? Promise.reject(new ApiError(0, "Upload cancelled.")) : attempt(true))));
+            return;
+          }
+          if (xhr.status === 401) this.end("Your session has ended. Please log in again.");
+          if (xhr.status >= 400 || !payload || payload.success === false) {
+            const message = payload?.message || (xhr.status === 413 ? "The file is too large." : `Upload failed (${xhr.status}).`);
+            reject(new ApiError(xhr.status, message, payload?.errors));
+            return;
+          }
+          resolve(payload.data);
+        };
+        const form = new FormData();
+        form.append("file", file, file.name);
+        xhr.send(form);
+      });
+    return {
+      promise: attempt(false),
+      abort: () => {
+        aborted = true;
+        xhr?.abort();
+      },
+    };
+  }
+
   // --- Message actions (issue 14) --------------------------------------------------------------
 
   // Over all my conversations, newest first; `before` (a message id) pages further back.

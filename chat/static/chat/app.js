@@ -19,6 +19,8 @@ const PAGE_SIZE = 30;
 const TYPING_IDLE_MS = 1500; // stop_typing after this pause
 const TYPING_RENEW_MS = 3000; // repeat `typing` while typing goes on
 const TYPING_SHOWN_MS = 6000; // hide someone's "is typing" if no renewal came
+const MAX_ATTACHMENTS = 10; // per message, as the API allows
+const THUMB_MAX = 320; // the server's thumbnails fit in this square
 const REVEAL_MAX_PAGES = 20; // how far back a reply's parent or a search hit is looked for
 
 // The server's MESSAGE_EDIT_WINDOW_SECONDS, handed over by the page: seconds, "unlimited" or "off".
@@ -41,6 +43,7 @@ const state = {
   open: null, // {id, other, messages: Map, hasMore, maxSeq, loadingOlder}
 };
 const outbox = [];
+let uploads = []; // {file, state: "uploading" | "done" | "failed", loaded, total, attachment, abort, error}
 let composing = null; // {kind: "reply" | "edit", message}: what the composer's next Enter does
 const typing = { active: false, sentAt: 0, conversationId: null, idleTimer: null, shownTimer: null };
 
@@ -76,6 +79,25 @@ function toParent(raw) {
   return { id: raw.id, senderId: raw.senderId ?? raw.sender_id, content: raw.content, deleted: Boolean(raw.deleted) };
 }
 
+// One attachment, REST or socket spelling, with the size its thumbnail is drawn at.
+function toAttachment(raw) {
+  const width = raw.width ?? null;
+  const height = raw.height ?? null;
+  const scale = width && height ? Math.min(1, THUMB_MAX / Math.max(width, height)) : null;
+  return {
+    id: raw.id,
+    name: raw.name,
+    content_type: raw.content_type ?? raw.contentType ?? "application/octet-stream",
+    size: raw.size,
+    width,
+    height,
+    url: raw.url,
+    thumbnail_url: raw.thumbnail_url ?? raw.thumbnailUrl ?? null,
+    thumb_width: scale ? Math.round(width * scale) : null,
+    thumb_height: scale ? Math.round(height * scale) : null,
+  };
+}
+
 function toMessage(raw) {
   return {
     id: raw.id,
@@ -92,6 +114,7 @@ function toMessage(raw) {
     replyToId: raw.replyToId ?? raw.reply_to_id ?? null,
     replyTo: toParent(raw.replyTo ?? raw.reply_to),
     reactions: raw.reactions ?? [],
+    attachments: (raw.attachments ?? []).map(toAttachment),
   };
 }
 
@@ -240,6 +263,7 @@ async function openConversation({ id, other }, { route = true } = {}) {
   if (route && id) setRoute(id);
   state.open = { id, other, messages: new Map(), hasMore: false, maxSeq: 0, loadingOlder: null };
   compose(null);
+  clearUploads();
   messageList.clear();
   ui.showConversation(other, presenceOf(other.id));
   showState();
@@ -349,7 +373,47 @@ function compose(context) {
   if (context) $input().focus();
 }
 
-function sendMessage(content) {
+// --- Attachments: uploaded as soon as they are picked, sent with the next message ----------------
+
+function addFiles(files) {
+  if (!state.open || composing?.kind === "edit") return;
+  for (const file of files) {
+    if (uploads.length >= MAX_ATTACHMENTS) {
+      ui.notice(`At most ${MAX_ATTACHMENTS} files per message.`);
+      break;
+    }
+    const upload = { file, state: "uploading", loaded: 0, total: file.size };
+    const { promise, abort } = api.upload(file, (loaded, total) => {
+      Object.assign(upload, { loaded, total });
+      showUploads();
+    });
+    upload.abort = abort;
+    uploads.push(upload);
+    promise.then(
+      (attachment) => Object.assign(upload, { state: "done", attachment: toAttachment(attachment) }),
+      (err) => Object.assign(upload, { state: "failed", error: err.message }),
+    ).finally(showUploads);
+  }
+  showUploads();
+}
+
+function removeUpload(upload) {
+  if (upload.state === "uploading") upload.abort();
+  uploads = uploads.filter((u) => u !== upload);
+  showUploads();
+}
+
+function showUploads() {
+  ui.renderUploads(uploads, { onRemove: removeUpload });
+}
+
+function clearUploads() {
+  for (const upload of uploads) if (upload.state === "uploading") upload.abort();
+  uploads = [];
+  showUploads();
+}
+
+function sendMessage(content, attachments = []) {
   const open = state.open;
   const parent = composing?.kind === "reply" ? composing.message : null;
   const item = {
@@ -362,6 +426,7 @@ function sendMessage(content) {
     replyToId: parent?.id ?? null,
     replyTo: parent ? { id: parent.id, senderId: parent.senderId, content: parent.content.slice(0, 200), deleted: false } : null,
     reactions: [],
+    attachments,
   };
   state.pending.set(item.clientMessageId, item);
   outbox.push(item);
@@ -391,6 +456,7 @@ async function flushOutbox() {
     item.inFlight = true;
     const data = { receiverId: item.receiverId, content: item.content, clientMessageId: item.clientMessageId };
     if (item.replyToId) data.replyToId = item.replyToId;
+    if (item.attachments.length) data.attachmentIds = item.attachments.map((a) => a.id);
     try {
       delivered(item, await socket.send("send_message", data));
       outbox.splice(outbox.indexOf(item), 1);
@@ -728,6 +794,7 @@ function leave(message = "") {
   state.conversations.clear();
   state.archived.clear();
   state.blocked.clear();
+  clearUploads();
   state.view = "chats";
   setRoute(null, { push: false });
   messageList.clear();
@@ -857,15 +924,48 @@ ui.$("#composer").addEventListener("submit", (event) => {
     stopTyping();
     editMessage(composing.message, content);
   } else {
-    if (!content.trim()) return;
+    if (uploads.some((u) => u.state === "uploading")) return ui.notice("Wait for the files to finish uploading.");
+    const ready = uploads.filter((u) => u.state === "done").map((u) => u.attachment);
+    if (!content.trim() && !ready.length) return;
     stopTyping();
-    sendMessage(content);
+    sendMessage(content.trim() ? content : "", ready);
+    uploads = uploads.filter((u) => u.state === "failed"); // failures stay to be seen and removed
+    showUploads();
   }
   $input().value = "";
   compose(null);
 });
 
 ui.$("#composer-context-cancel").addEventListener("click", () => compose(null));
+
+ui.$("#attach-button").addEventListener("click", () => ui.$("#attach-input").click());
+ui.$("#attach-input").addEventListener("change", (event) => {
+  addFiles([...event.target.files]);
+  event.target.value = ""; // picking the same file again is a new pick
+});
+
+// Drag and drop onto the conversation; a counter, since dragleave fires for every child left.
+let dragDepth = 0;
+const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+const pane = ui.$("#conversation");
+pane.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  ui.showDropHint(true);
+});
+pane.addEventListener("dragover", (event) => carriesFiles(event) && event.preventDefault());
+pane.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) ui.showDropHint(false);
+});
+pane.addEventListener("drop", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth = 0;
+  ui.showDropHint(false);
+  addFiles([...event.dataTransfer.files]);
+});
 
 ui.$("#block-button").addEventListener("click", toggleBlock);
 ui.$("#archive-button").addEventListener("click", toggleArchive);

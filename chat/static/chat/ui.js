@@ -251,6 +251,89 @@ export function fitComposer(textarea) {
   textarea.style.height = `${textarea.scrollHeight + borders}px`;
 }
 
+// --- Attachments -----------------------------------------------------------------------------------
+
+export function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB"];
+  let size = bytes / 1024;
+  let unit = 0;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit += 1;
+  }
+  return `${size < 10 ? size.toFixed(1) : Math.round(size)} ${units[unit]}`;
+}
+
+// Links only ever come from the API; even so, only http(s) ones (same site or the store's) are used.
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+export function openViewer(attachment) {
+  const url = safeUrl(attachment.url);
+  if (!url) return;
+  $("#viewer-name").textContent = attachment.name;
+  $("#viewer-open").href = url;
+  const image = $("#viewer-image");
+  image.src = url;
+  image.alt = attachment.name;
+  $("#viewer").showModal();
+}
+
+// An image shows its thumbnail, which opens the full size; any other file is a chip with its
+// name and size that downloads it. While sending (no link yet) both are a plain chip.
+function attachmentView(a) {
+  const url = safeUrl(a.url);
+  const thumb = safeUrl(a.thumbnail_url);
+  if (url && thumb && a.content_type.startsWith("image/")) {
+    return el(
+      "button",
+      { type: "button", class: "thumb", "data-name": a.name, "aria-label": `Open ${a.name} full size`, onclick: () => openViewer(a) },
+      el("img", { src: thumb, alt: a.name, width: a.thumb_width, height: a.thumb_height, loading: "lazy" }),
+    );
+  }
+  return el(
+    url ? "a" : "span",
+    { class: "file-chip", "data-name": a.name, href: url, download: url ? a.name : null, target: url ? "_blank" : null, rel: url ? "noopener" : null },
+    el("span", { class: "file-icon", "aria-hidden": "true", text: a.content_type === "application/pdf" ? "PDF" : "FILE" }),
+    el("span", { class: "file-name", text: a.name }),
+    el("span", { class: "file-size", text: formatSize(a.size) }),
+  );
+}
+
+// The files picked for the next message: each with its progress bar until uploaded.
+export function renderUploads(uploads, { onRemove }) {
+  const tray = $("#upload-tray");
+  tray.hidden = uploads.length === 0;
+  tray.replaceChildren(
+    ...uploads.map((u) =>
+      el(
+        "li",
+        { class: "upload", "data-state": u.state, "data-name": u.file.name },
+        el("span", { class: "file-name", text: u.file.name }),
+        el("span", { class: "file-size", text: formatSize(u.file.size) }),
+        u.state === "uploading"
+          ? el("progress", { max: u.total || u.file.size || 1, value: u.loaded, "aria-label": `Uploading ${u.file.name}` })
+          : null,
+        u.state === "failed" ? el("span", { class: "upload-error", text: u.error }) : null,
+        u.state === "done" ? el("span", { class: "upload-done", text: "Ready" }) : null,
+        el("button", { type: "button", class: "link remove-upload", "aria-label": `Remove ${u.file.name}`, text: "Remove", onclick: () => onRemove(u) }),
+      ),
+    ),
+  );
+}
+
+export function showDropHint(shown) {
+  $("#drop-hint").hidden = !shown;
+  $("#conversation").classList.toggle("dropping", shown);
+}
+
 const keyOf = (m) => (m.id ? `m${m.id}` : `p${m.clientMessageId}`);
 
 function button(text, attrs = {}) {
@@ -298,6 +381,7 @@ export class MessageList {
     const act = (name) => () => this.on[name](entry.m);
     entry.quote = el("button", { type: "button", class: "reply-quote", hidden: true, onclick: () => !entry.m.replyTo?.deleted && this.on.onQuote(entry.m.replyToId) });
     entry.content = el("p", { class: "content", text: m.content });
+    entry.files = el("div", { class: "attachments", hidden: true });
     entry.reactions = el("div", { class: "reactions", role: "group", "aria-label": "Reactions", hidden: true });
     entry.time = el("time", { datetime: m.createdAt, title: new Date(m.createdAt).toLocaleString(), text: clock(m.createdAt) });
     entry.edited = el("span", { class: "edited", text: "edited", hidden: true });
@@ -354,6 +438,7 @@ export class MessageList {
         },
       },
       entry.quote,
+      entry.files,
       entry.content,
       entry.reactions,
       el("footer", { class: "meta" }, entry.time, entry.edited, entry.receipt, entry.retry, entry.discard),
@@ -435,6 +520,16 @@ export class MessageList {
     entry.quote.setAttribute("aria-label", parent.deleted ? "Reply to a deleted message" : "Show the message this replies to");
   }
 
+  // Links are signed and expire, so each render may bring new ones: rebuilt only when they change.
+  renderFiles(entry, m) {
+    const files = m.attachments || [];
+    const signature = JSON.stringify(files.map((a) => [a.id, a.url, a.thumbnail_url]));
+    if (entry.filesSignature === signature) return;
+    entry.filesSignature = signature;
+    entry.files.hidden = files.length === 0;
+    entry.files.replaceChildren(...files.map(attachmentView));
+  }
+
   renderReactions(entry, m) {
     const reactions = m.reactions || [];
     entry.reactions.hidden = reactions.length === 0;
@@ -468,6 +563,7 @@ export class MessageList {
     entry.toolbar.hidden = !m.id;
     this.renderQuote(entry, m);
     this.renderReactions(entry, m);
+    this.renderFiles(entry, m);
     if (!entry.receipt) return;
     const failed = m.state === "failed";
     const receipt = m.state || (m.isRead ? "read" : m.deliveredAt ? "delivered" : "sent");
