@@ -1,21 +1,26 @@
 """Screenshots of the web client for the README: `make screenshots` (writes docs/screenshots/).
 
 Starts its own server on a throwaway SQLite file, fills it with a short conversation
-through the REST API (a reply, reactions, an edit, yesterday's messages), and
+through the REST API (a reply, reactions, an edit, an image, yesterday's messages), and
 photographs the page as Alice sees it, wide and narrow.
 Run by hand when the page changes; the test suite never writes into the repository.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
+import json
 import sqlite3
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.liveserver import CHROMIUM, CHROMIUM_ARGS, ROOT, LiveServer, live_server
@@ -29,6 +34,45 @@ CONVERSATION = [
     ("bob", "Trying it now…"),
     ("alice", "<b>Markup</b> shows up as plain text, by the way."),
 ]
+
+
+def _chart() -> bytes:
+    """A small latency chart, drawn here, as the photo in the conversation."""
+    image = Image.new("RGB", (360, 150), "#f7f9fc")
+    draw = ImageDraw.Draw(image)
+    for x in range(30, 350, 40):
+        draw.line([(x, 10), (x, 130)], fill="#e1e4ea")
+    points = [(30 + i * 22, 110 - int(80 * abs(((i * 7) % 11) - 5) / 5)) for i in range(15)]
+    draw.line(points, fill="#2f6fde", width=3)
+    draw.line([(30, 130), (340, 130)], fill="#677085", width=2)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload(server: LiveServer, token: str, name: str, data: bytes) -> dict[str, Any]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/api/chat/attachments",
+            body,
+            {"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        payload = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    assert payload["success"], payload
+    return dict(payload["data"])
 
 
 def _seed(server: LiveServer) -> None:
@@ -67,6 +111,13 @@ def _seed(server: LiveServer) -> None:
         {"content": "Yes: drop the Wi-Fi mid-chat and it catches up with everything you missed."},
         tokens["alice"],
     )
+    chart = _upload(server, tokens["alice"], "latency.png", _chart())
+    server.api(
+        "POST",
+        "/api/chat/send",
+        {"receiverId": ids["bob"], "content": "p99 since the deploy:", "attachmentIds": [chart["id"]]},
+        tokens["alice"],
+    )
 
 
 def _open_chat(page: Page, server: LiveServer) -> None:
@@ -75,7 +126,8 @@ def _open_chat(page: Page, server: LiveServer) -> None:
     page.fill("#login-password", PASSWORD)
     page.click("#login-form button[type=submit]")
     page.locator(".conversation-item", has_text="Bob").click()
-    expect(page.locator("#message-list .message")).to_have_count(len(CONVERSATION))
+    expect(page.locator("#message-list .message")).to_have_count(len(CONVERSATION) + 1)
+    expect(page.locator("#message-list .thumb img")).to_have_js_property("complete", True)
 
 
 def main(out_dir: Path) -> None:
