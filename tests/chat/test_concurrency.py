@@ -12,18 +12,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
+from rest_framework.test import APIClient
 
 from accounts.models import User
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Reaction
 from chat.selectors.messages import messages_in
 from chat.services.messages import SendResult, send_message
+from chat.services.reactions import MAX_DISTINCT_REACTIONS
 from chat.validation import SendRequest
 from core.pagination import Cursor, PageRequest
+from tests.support.api import assert_failure, message_url
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -323,3 +328,32 @@ def test_concurrent_batches_over_the_same_conversations_in_any_order_never_deadl
         seqs = list(Message.objects.filter(conversation=conversation).order_by("id").values_list("seq", flat=True))
         assert seqs == list(range(1, len(seqs) + 1))  # gap-free, and id order is seq order
         assert conversation.last_seq == len(seqs) == 1 + 6 * rounds * 2
+
+
+def _react_new(clients: list[APIClient], message_id: int, i: int) -> Any:
+    """Racer i adds its own new emoji (🐀, 🐁, ...)."""
+    return clients[i].put(f"{message_url(message_id)}/reactions/{quote(chr(0x1F400 + i), safe='')}")
+
+
+def test_racing_new_reactions_store_exactly_twenty_distinct_and_refuse_the_rest(
+    alice: User, bob: User, client_for: Callable[[User], APIClient]
+) -> None:
+    """With 19 distinct emoji on a message, eight requests each adding a new one race (released
+    together by a barrier, each on its own connection): the message's row lock lets exactly one
+    become the 20th; the others see 20 and get a 400. Several messages, so that a race lost
+    without the lock shows up rather than depending on one lucky interleaving."""
+    racers = 8
+    clients = [client_for(alice if i % 2 else bob) for i in range(racers)]
+    for round_ in range(4):
+        message = send(alice, bob, f"react to me {round_}").message
+        Reaction.objects.bulk_create(
+            Reaction(message=message, user=bob, emoji=chr(0x1F600 + i)) for i in range(MAX_DISTINCT_REACTIONS - 1)
+        )
+        answers = in_threads(racers, partial(_react_new, clients, message.pk))
+        assert sorted(a.status_code for a in answers) == [200] + [400] * (racers - 1), [a.content for a in answers]
+        for refused in (a for a in answers if a.status_code == 400):
+            assert "emoji" in assert_failure(refused, 400)["errors"]
+        stored = Reaction.objects.filter(message=message).values_list("emoji", flat=True)
+        assert len(set(stored)) == len(stored) == MAX_DISTINCT_REACTIONS
+        (winner,) = (a for a in answers if a.status_code == 200)
+        assert len(winner.json()["data"]["reactions"]) == MAX_DISTINCT_REACTIONS
