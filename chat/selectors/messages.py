@@ -99,12 +99,17 @@ def search_everywhere(user: User, term: str, *, before: int | None, limit: int) 
     conversations (each is between its two participants). On PostgreSQL a rare term is found
     through the trigram index (msg_content_upper_trgm), the caller's through the sender and
     receiver indexes; tests/chat/test_query_plans.py checks the plan.
+
+    One statement in two steps: the page's ids first (matches, newest first, limited), then only
+    those rows joined to their users and parents. Joined in one step, PostgreSQL joined every
+    match before sorting and limiting (docs/benchmarks.md, message actions).
     """
     term = _search_term(term)
     query = Message.objects.filter(Q(sender=user) | Q(receiver=user), content__icontains=term)
     if before is not None:
         query = query.filter(id__lt=before)
-    rows = list(displayed(query).order_by("-id")[: limit + 1])
+    page_ids = query.order_by("-id").values("id")[: limit + 1]
+    rows = list(displayed(Message.objects.filter(id__in=page_ids)).order_by("-id"))
     return CursorPage(with_delivery(rows[:limit]), len(rows) > limit)
 
 
