@@ -2,12 +2,14 @@
 
 Order: idle sockets first (on fresh processes, so memory growth is not hidden by memory a
 previous phase freed), then the reconnect storm on those sockets, the sustained chat steps,
-pgbench for the same transaction, and the REST reads. Everything is bound to loopback,
+pgbench for the same transaction, the REST reads, then message actions (history with reactions and
+replies, global search) on the REST phase's data. Everything is bound to loopback,
 bounded in time, and stopped at the end (also on Ctrl-C or an error).
 
-Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,pgbench,rest,auth,uploads,
+Knobs (environment): BENCH_QUICK=1 (a ~2-minute smoke run), BENCH_ONLY=idle,chat,peer,pgbench,rest,actions,auth,uploads,
 BENCH_RATES=250,500,..., BENCH_STEP_SECONDS, BENCH_PAIRS, BENCH_IDLE_PER_PROCESS, BENCH_AUTH_CONCURRENCY,
 BENCH_SERVER=daphne|uvicorn, BENCH_SETTINGS=<settings module for the servers>,
+BENCH_ACTIONS_SCALE (messages for the actions phase; the top REST scale by default),
 BENCH_PROFILE=<rate>|idle (py-spy server A during that chat step, or while the idle sockets connect),
 BENCH_UPLOAD_REQUESTS (uploads one at a time per file), BENCH_UPLOAD_CONCURRENCY (uploads at once, 20).
 The PostgreSQL server is DATABASE_URL's (its database name is ignored) or
@@ -36,7 +38,7 @@ from typing import Any
 from bench import servers
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, ratio
 
-PHASES = ("idle", "chat", "peer", "pgbench", "rest", "auth", "uploads")
+PHASES = ("idle", "chat", "peer", "pgbench", "rest", "actions", "auth", "uploads")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -84,6 +86,7 @@ class Plan:
     peer_rounds: int = 2
     upload_requests: int = 40
     upload_concurrency: int = 20
+    actions_scale: int = 0  # messages in the actions phase's conversation; 0: the top REST scale
 
     @classmethod
     def from_env(cls) -> Plan:
@@ -113,6 +116,7 @@ class Plan:
             peer_rounds=int(_number("BENCH_PEER_ROUNDS", 1 if quick else 2)),
             upload_requests=int(_number("BENCH_UPLOAD_REQUESTS", 10 if quick else 40)),
             upload_concurrency=int(_number("BENCH_UPLOAD_CONCURRENCY", 20)),
+            actions_scale=int(_number("BENCH_ACTIONS_SCALE", 0)),
         )
 
 
@@ -126,6 +130,7 @@ class Results:
     pgbench_tps: float | None = None
     pgbench_clients: int = 8
     rest: dict[str, Any] = field(default_factory=dict)
+    actions: dict[str, Any] = field(default_factory=dict)  # message actions: decorated history, global search
     auth: list[dict[str, Any]] = field(default_factory=list)
     peer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # peer name → one result per round
     receipts: dict[str, Any] = field(default_factory=dict)  # the chat step with and without delivery receipts
@@ -469,6 +474,54 @@ async def _rest_phase(plan: Plan, chat: list[servers.Server], results: Results) 
         results.rest[str(scale)] = entry
 
 
+def _actions_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
+    """The history page with reactions and replies vs a plain one, and global search, at the top REST scale.
+
+    Its database work runs on this (the main) thread's connection; only the HTTP load is async. A
+    worker thread of an earlier phase's event loop keeps its pooled connection when it ends.
+    """
+    from bench import actions, db, rest
+
+    scale = plan.actions_scale or plan.rest_scales[-1]
+    history = actions.history_for(scale, db.make_users)
+    seeded = actions.decorate(history)
+    actions.check_decorated(seeded)
+    print(
+        f"  actions: {seeded.total_messages:,} messages; reactions and replies on the newest {actions.DECORATED}; "
+        f"'{actions.RARE}' in {seeded.rare_total:,} messages ({seeded.rare_messages:,} of the caller's); "
+        f"{seeded.seconds:.1f} s",
+        flush=True,
+    )
+    token, base = history.token, chat[0].http_url
+    # Search in the same turns as the two pages: the plain page is what any read of 50 messages
+    # costs on this box at that moment.
+    paths = actions.history_paths(seeded) | {"search": actions.search_path()}
+    pages = asyncio.run(actions.measure_interleaved(base, paths, token, plan.rest_requests))
+    search = pages.pop("search")
+    queries = [rest.count_queries(path, token) for path in actions.page_size_paths(seeded)]
+    search_queries = rest.count_queries(actions.search_path(), token)
+    plan_text = actions.explain_search(seeded)
+    results.actions = {
+        "scale": scale,
+        "messages": seeded.total_messages,
+        "rare_total": seeded.rare_total,
+        "rare_mine": seeded.rare_messages,
+        "pages": {name: asdict(lat) for name, lat in pages.items()},
+        "page_size_queries": queries,
+        "search": asdict(search),
+        "search_queries": search_queries,
+        "search_plan": plan_text,
+    }
+    plain, decorated = pages["plain"], pages["reactions + replies"]
+    print(
+        f"  actions: history page p50/p99 plain {fmt(plain.p50)}/{fmt(plain.p99)} ms, with reactions + replies "
+        f"{fmt(decorated.p50)}/{fmt(decorated.p99)} ms; queries at limit 10/100 {queries[0]}/{queries[1]}\n"
+        f"  actions: search p50 {fmt(search.p50)} ms, p99 {fmt(search.p99)} ms, {search_queries} queries; plan:\n    "
+        + plan_text.replace("\n", "\n    "),
+        flush=True,
+    )
+
+
 def _auth_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
     from bench import auth
 
@@ -754,6 +807,7 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
             None,
             Target("query count change with page size", spread, 0, False),
         )
+    _actions_rows(results, row)
     for burst in results.auth:
         answers = ", ".join(f"{n} x {status}" for status, n in sorted(burst["statuses"].items()))
         row(
@@ -762,6 +816,39 @@ def build_rows(results: Results) -> tuple[list[list[str]], list[Target]]:
             f"all answered in {fmt(burst['seconds'])} s: {answers}",
         )
     return rows, targets
+
+
+def _actions_rows(results: Results, row: Callable[..., None]) -> None:
+    """Issue 14's speed: reactions and replies cost the history page little; global search at scale."""
+    a = results.actions
+    if not a:
+        return
+    plain, decorated = a["pages"]["plain"], a["pages"]["reactions + replies"]
+    slower = ratio(decorated["p99"], plain["p99"])
+    row(
+        "actions: history page with reactions + replies on every message",
+        f"p50 {fmt(decorated['p50'])} ms, p99 {fmt(decorated['p99'])} ms",
+        f"plain page p50 {fmt(plain['p50'])} ms, p99 {fmt(plain['p99'])} ms",
+        slower,
+        Target("reactions + replies page p99 ÷ plain page p99", slower, 1.2, False),
+    )
+    small, large = a["page_size_queries"]
+    row(
+        "actions: that page's queries at limit 10 vs 100",
+        f"{small}/{large}",
+        "",
+        None,
+        Target("reactions + replies query count change with page size", abs(large - small), 0, False),
+    )
+    s = a["search"]
+    row(
+        f"actions: global search at {a['messages']:,} msgs, a word in {a['rare_total']:,} of them "
+        f"({a['rare_mine']:,} the caller's)",
+        f"p50 {fmt(s['p50'])} ms, p99 {fmt(s['p99'])} ms, {a['search_queries']} queries",
+        f"plain page p99 {fmt(plain['p99'])} ms",
+        ratio(s["p99"], plain["p99"]),
+        Target("global search p99", s["p99"], 50, False, " ms"),
+    )
 
 
 def _median(runs: list[dict[str, Any]], get: Callable[[dict[str, Any]], float]) -> float:
@@ -925,6 +1012,8 @@ def main() -> int:
             _pgbench_phase(plan, _pg_parts(pg_server), db_name, out_dir, results)
         if "rest" in plan.phases:
             asyncio.run(_rest_phase(plan, chat, results))
+        if "actions" in plan.phases:
+            _actions_phase(plan, chat, results)
         if "auth" in plan.phases:
             _auth_phase(plan, chat, results)
         if "uploads" in plan.phases:

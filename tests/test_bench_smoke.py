@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench import auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads
+from bench import actions, auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads
 from bench.stats import Latency, Step, Target, best_step, check_ledger, fmt, format_table, percentile, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,7 @@ def test_the_bench_database_is_its_own_and_named_so() -> None:
 
 def test_every_bench_module_imports() -> None:
     # The load client, the servers and the phases import (their third-party modules are installed).
-    for module in (auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads):
+    for module in (actions, auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads):
         assert module.__doc__, module.__name__
     assert servers.rss_bytes(os.getpid()) > 0
     assert db.PGBENCH_SCRIPT.count("INSERT INTO chat_message") == 1
@@ -418,3 +418,70 @@ def test_a_tiny_uploads_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> Non
     with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
         left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
     assert left == [], f"the bench left its database {name} behind"
+
+
+def _actions_results(
+    decorated_p99: float, plain_p99: float, search_p99: float, queries: tuple[int, int]
+) -> run.Results:
+    def latency(p99: float) -> dict[str, float]:
+        return {"count": 50, "p50": p99 / 2, "p99": p99, "p999": p99, "max": p99}
+
+    return run.Results(
+        actions={
+            "scale": 1000,
+            "messages": 1000,
+            "rare_total": 1,
+            "rare_mine": 1,
+            "pages": {"plain": latency(plain_p99), "reactions + replies": latency(decorated_p99)},
+            "page_size_queries": list(queries),
+            "search": latency(search_p99),
+            "search_queries": 4,
+            "search_plan": "",
+        }
+    )
+
+
+def test_the_actions_rows_judge_the_page_ratio_its_queries_and_search() -> None:
+    _, targets = run.build_rows(_actions_results(22, 20, 30, (6, 6)))
+    by_name = {t.name: t for t in targets}
+    assert by_name["reactions + replies page p99 ÷ plain page p99"].value == pytest.approx(1.1)
+    assert by_name["reactions + replies page p99 ÷ plain page p99"].met
+    assert by_name["reactions + replies query count change with page size"].met
+    assert by_name["global search p99"].met
+    _, targets = run.build_rows(_actions_results(30, 20, 80, (6, 7)))
+    assert not any(t.met for t in targets)
+
+
+@pytest.mark.e2e
+def test_a_tiny_actions_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
+    if not (_postgres_reachable() and _redis_reachable()):
+        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_QUICK": "1",
+            "BENCH_ONLY": "actions",
+            "BENCH_ACTIONS_SCALE": "3000",
+            "BENCH_RESULTS": str(tmp_path),
+            "DB_POOL_MIN": "1",
+            "DB_POOL_MAX": "4",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result_file,) = tmp_path.glob("*.json")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    got = result["actions"]
+    assert got["rare_mine"] == 3 and got["messages"] >= 3000, got
+    small, large = got["page_size_queries"]
+    assert small == large > 0
+    assert got["pages"]["reactions + replies"]["count"] == got["pages"]["plain"]["count"] == 50
+    assert got["search"]["count"] == 50 and "msg_content_upper_trgm" in got["search_plan"]
+    assert "actions: global search" in done.stdout
+    import psycopg
+
+    with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [result["machine"]["database"]]).fetchall()
+    assert left == [], "the bench left its database behind"
