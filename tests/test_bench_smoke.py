@@ -203,29 +203,33 @@ def _redis_reachable() -> bool:
         return False
 
 
-@pytest.mark.e2e
-def test_a_tiny_chat_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
+def run_bench(tmp_path: Path, knobs: dict[str, str], *, timeout: float) -> tuple[str, dict[str, Any]]:
+    """Run `python -m bench` for real with these knobs (results into tmp_path, a small pool);
+    skip without PostgreSQL and Redis. Returns its output and its results file."""
     if not (_postgres_reachable() and _redis_reachable()):
         pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
-    env = dict(os.environ)
-    env.update(
+    env = {**os.environ, **knobs, "BENCH_RESULTS": str(tmp_path), "DB_POOL_MIN": "1", "DB_POOL_MAX": "4"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result_file,) = tmp_path.glob("*.json")
+    return done.stdout, json.loads(result_file.read_text())
+
+
+@pytest.mark.e2e
+def test_a_tiny_chat_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
+    stdout, result = run_bench(
+        tmp_path,
         {
             "BENCH_ONLY": "chat",
             "BENCH_PAIRS": "4",
             "BENCH_RATES": "20",
             "BENCH_STEP_SECONDS": "1.5",
-            "BENCH_RESULTS": str(tmp_path),
-            "DB_POOL_MIN": "1",
-            "DB_POOL_MAX": "4",
-        }
+        },
+        timeout=120,
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "targets met:" in done.stdout
-    (result_file,) = tmp_path.glob("*.json")
-    result: dict[str, Any] = json.loads(result_file.read_text())
+    assert "targets met:" in stdout
     (step,) = result["steps"]
     assert step["ok"] and step["lost"] == 0 and step["duplicated"] == 0
     assert step["sent"] == step["acked"] >= 20
@@ -293,33 +297,23 @@ def test_the_socketio_client_reads_engineio_packets() -> None:
 
 @pytest.mark.e2e
 def test_a_tiny_peer_phase_runs_both_peers_and_cleans_up(tmp_path: Path) -> None:
-    if not (_postgres_reachable() and _redis_reachable()):
-        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
     if peer.node_missing():
         pytest.skip(f"the Node peer needs node and npm: {peer.node_missing()}")
-    env = dict(os.environ)
-    env.update(
+    stdout, result = run_bench(
+        tmp_path,
         {
             "BENCH_ONLY": "peer",
             "BENCH_PEER_PAIRS": "3",
             "BENCH_PEER_MESSAGES": "5",
             "BENCH_PEER_ROUNDS": "1",
-            "BENCH_RESULTS": str(tmp_path),
-            "DB_POOL_MIN": "1",
-            "DB_POOL_MAX": "4",
-        }
+        },
+        timeout=900,
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (result_file,) = tmp_path.glob("*.json")
-    result: dict[str, Any] = json.loads(result_file.read_text())
     for name in ("this project", "seed-node"):
         (got,) = result["peer"][name]
         assert got["ok"] and got["messages"] == 15 and got["lost"] == got["duplicated"] == 0, got
         assert got["server_cpu_ms"] > 0
-    assert "peer: msgs/s, this project ÷ seed-node" in done.stdout
+    assert "peer: msgs/s, this project ÷ seed-node" in stdout
     names = [result["machine"]["database"], result["machine"]["node_database"]]
     import psycopg
 
@@ -383,34 +377,24 @@ def test_the_upload_rows_judge_growth_with_file_size() -> None:
 
 @pytest.mark.e2e
 def test_a_tiny_uploads_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
-    if not (_postgres_reachable() and _redis_reachable()):
-        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
-    env = dict(os.environ)
-    env.update(
+    stdout, result = run_bench(
+        tmp_path,
         {
             "BENCH_QUICK": "1",
             "BENCH_ONLY": "uploads",
             "BENCH_UPLOAD_REQUESTS": "3",
             "BENCH_UPLOAD_CONCURRENCY": "4",
-            "BENCH_RESULTS": str(tmp_path),
-            "DB_POOL_MIN": "1",
-            "DB_POOL_MAX": "4",
-        }
+        },
+        timeout=180,
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "uploads: RSS growth, 5 MiB PDFs - 1 MiB PDFs" in done.stdout
-    (result_file,) = tmp_path.glob("*.json")
-    result: dict[str, Any] = json.loads(result_file.read_text())
+    assert "uploads: RSS growth, 5 MiB PDFs - 1 MiB PDFs" in stdout
     files = {f["name"]: f for f in result["uploads"]["files"]}
     assert set(files) == {"1 MiB PDF", "5 MiB PDF", "1 MiB JPEG"}
     for got in files.values():
         assert got["errors"] == [] and got["latency"]["count"] == 3 and got["concurrency"] == 4, got
         assert got["latency"]["p50"] > 0 and got["rss_growth_kib"] >= 0
     assert files["5 MiB PDF"]["bytes"] == 5 * 1024 * 1024
-    logs = Path(done.stdout.split("logs in ", 1)[1].split()[0])
+    logs = Path(stdout.split("logs in ", 1)[1].split()[0])
     assert logs.is_dir() and not (logs / "media").exists(), "the bench left its uploaded files behind"
     name = result["machine"]["database"]
     import psycopg
@@ -454,32 +438,22 @@ def test_the_actions_rows_judge_the_page_ratio_its_queries_and_search() -> None:
 
 @pytest.mark.e2e
 def test_a_tiny_actions_phase_runs_for_real_and_cleans_up(tmp_path: Path) -> None:
-    if not (_postgres_reachable() and _redis_reachable()):
-        pytest.skip("the bench needs a PostgreSQL server and Redis (CI has both)")
-    env = dict(os.environ)
-    env.update(
+    stdout, result = run_bench(
+        tmp_path,
         {
             "BENCH_QUICK": "1",
             "BENCH_ONLY": "actions",
             "BENCH_ACTIONS_SCALE": "3000",
-            "BENCH_RESULTS": str(tmp_path),
-            "DB_POOL_MIN": "1",
-            "DB_POOL_MAX": "4",
-        }
+        },
+        timeout=180,
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (result_file,) = tmp_path.glob("*.json")
-    result: dict[str, Any] = json.loads(result_file.read_text())
     got = result["actions"]
     assert got["rare_mine"] == 3 and got["messages"] >= 3000, got
     small, large = got["page_size_queries"]
     assert small == large > 0
     assert got["pages"]["reactions + replies"]["count"] == got["pages"]["plain"]["count"] == 50
     assert got["search"]["count"] == 50 and "msg_content_upper_trgm" in got["search_plan"]
-    assert "actions: global search" in done.stdout
+    assert "actions: global search" in stdout
     import psycopg
 
     with psycopg.connect(f"{run.pg_server_url(os.environ.get('DATABASE_URL', ''))}/postgres") as conn:
