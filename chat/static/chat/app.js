@@ -157,9 +157,13 @@ function newId() {
 
 // --- Conversation list -----------------------------------------------------------------------
 
-// Both lists (the default one and "Archived") and whom I block, in one go.
+// Both lists (the default one and "Archived") and whom I block, in one go. An event that moved the
+// list while the lists were in flight may be missing from them: then they are fetched once more.
+let listEdits = 0;
 async function loadConversations() {
+  const before = listEdits;
   const [page, archived, blocks] = await Promise.all([api.conversations(), api.archivedConversations(), api.blocks()]);
+  if (listEdits !== before) reloadConversationsSoon();
   state.conversations = new Map(page.conversations.map((c) => [c.id, toConversation(c)]));
   state.archived = new Map(archived.conversations.map((c) => [c.id, toConversation(c)]));
   state.blocked = new Set(blocks.users.map((u) => u.id));
@@ -202,6 +206,7 @@ function showState() {
 
 // A message moved a conversation's preview; an unknown conversation means a fresh list.
 function bumpConversation(m, { unread = false } = {}) {
+  listEdits += 1;
   const conversation = state.conversations.get(m.conversationId);
   if (!conversation) return reloadConversationsSoon(); // new, or archived (an incoming message unarchives)
   conversation.lastMessage = m.content.slice(0, 255);
