@@ -31,21 +31,26 @@ class BearerAuthentication(JWTAuthentication):
 
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]  # simplejwt's is a TypeVar
         """simplejwt's get_user, loading the user with one plain statement (core.db.by_pk), which
-        every request and socket connect makes; the checks are simplejwt's, in its order."""
+        every request makes; the checks are simplejwt's, in its order (`checked_user`)."""
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
             raise InvalidToken(str(_("Token contained no recognizable user identification"))) from exc
-        user = by_pk(User, user_id)
-        if user is None:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found")
-        if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
-            raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
-        if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
-            api_settings.REVOKE_TOKEN_CLAIM
-        ) != get_md5_hash_password(user.password):
-            raise AuthenticationFailed(_("The user's password has been changed."), code="password_changed")
-        return user
+        return checked_user(validated_token, by_pk(User, user_id))
+
+
+def checked_user(validated_token: Token, user: User | None) -> User:
+    """The token's user, loaded by the caller, if simplejwt would accept it: it exists, is active
+    and its password is the one the token was issued for; raises AuthenticationFailed."""
+    if user is None:
+        raise AuthenticationFailed(_("User not found"), code="user_not_found")
+    if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+        raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+    if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
+        api_settings.REVOKE_TOKEN_CLAIM
+    ) != get_md5_hash_password(user.password):
+        raise AuthenticationFailed(_("The user's password has been changed."), code="password_changed")
+    return user
 
 
 @dataclass(frozen=True)
@@ -75,19 +80,20 @@ def token_user_id(token: Token) -> int:
     return int(token[api_settings.USER_ID_CLAIM])
 
 
-def identity_of(token: Token) -> SocketIdentity:
-    """A validated token's user, loaded and checked (active, password unchanged); raises Unauthenticated."""
+def identity_of(token: Token, user: User | None) -> SocketIdentity:
+    """A validated token with its user (loaded by the caller, None for none), checked as
+    `checked_user` does; raises Unauthenticated."""
     try:
-        user = BearerAuthentication().get_user(token)
-    except (TokenError, InvalidToken, AuthenticationFailed) as exc:
+        checked = checked_user(token, user)
+    except AuthenticationFailed as exc:
         raise Unauthenticated(_REFUSED) from exc
-    expires_at = datetime.fromtimestamp(int(token["exp"]), tz=UTC)
-    return SocketIdentity(user=user, expires_at=expires_at)
+    return SocketIdentity(user=checked, expires_at=datetime.fromtimestamp(int(token["exp"]), tz=UTC))
 
 
 def identity_from_access_token(raw: Any) -> SocketIdentity:
     """Validate an access token and load its active user, or raise Unauthenticated."""
-    return identity_of(validated_access_token(raw))
+    token = validated_access_token(raw)
+    return identity_of(token, by_pk(User, token_user_id(token)))
 
 
 # A rotated refresh token names the login it descends from (the first token's jti), so that a

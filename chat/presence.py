@@ -14,7 +14,7 @@ from django.conf import settings
 
 from accounts.presence import user_key
 from core import store
-from core.store import RedisStore, lossy
+from core.store import FirstMember, RedisStore, lossy
 
 PRESENCE_TTL_SECONDS = float(settings.PRESENCE_TTL_SECONDS)
 HEARTBEAT_SECONDS = PRESENCE_TTL_SECONDS / 3
@@ -38,38 +38,27 @@ def _announced_ttl() -> float:
 # --- Sockets and users ---------------------------------------------------------------------
 
 
-@lossy(int)
-def socket_connected(user_id: int, channel_name: str) -> int:
-    """Record a socket; how many live sockets the user then has on every process (0 when the
-    store is unreachable: then neither an announcement nor the cap applies)."""
-    return store.shared().add(user_key(user_id), channel_name, PRESENCE_TTL_SECONDS)
-
-
-@lossy(lambda: None)
-def socket_refused(user_id: int, channel_name: str) -> None:
-    """Forget a socket that was recorded but is not kept (over MAX_SOCKETS_PER_USER)."""
-    store.shared().remove(user_key(user_id), channel_name)
-
-
 def gone_key(user_id: int) -> str:
     """When the user's last socket closed (one member per such close), until a socket comes back."""
     return f"presence:gone:{user_id}"
 
 
-@lossy(bool)
-def announce_online(user_id: int) -> bool:
-    """The user's first socket: whether that is news. Not when they were announced online and
-    their offline was not announced yet (back within PRESENCE_GRACE_SECONDS); either way the
-    closes they came back from no longer count."""
-    shared = store.shared()
-    shared.drop(gone_key(user_id))
-    return shared.add_if_absent(announced_key(user_id), "online", _announced_ttl())
-
-
-@lossy(lambda: None)
-def announcement_failed(user_id: int) -> None:
-    """The online announcement `announce_online` asked for did not go out: lower its flag."""
-    store.shared().pop(announced_key(user_id), "online")
+@lossy(lambda: (0, False))
+def socket_connected(user_id: int, channel_name: str) -> tuple[int, bool]:
+    """Record a socket, in one round trip: how many live sockets the user then has on every
+    process, and whether coming online is news. Over MAX_SOCKETS_PER_USER the socket is not
+    kept. On the user's first socket the closes they came back from no longer count, and it is
+    news unless they were announced online and their offline was not announced yet (back within
+    PRESENCE_GRACE_SECONDS). (0, False) when the store is unreachable: then neither the cap nor
+    an announcement applies."""
+    first = FirstMember(
+        cap=settings.MAX_SOCKETS_PER_USER,
+        clear_key=gone_key(user_id),
+        flag_key=announced_key(user_id),
+        flag_member="online",
+        flag_ttl=_announced_ttl(),
+    )
+    return store.shared().add_first(user_key(user_id), channel_name, PRESENCE_TTL_SECONDS, first)
 
 
 @lossy(lambda: None)

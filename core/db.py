@@ -7,7 +7,7 @@ lookups every request makes (docs/benchmarks.md, "row loader"); it applies the O
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -22,23 +22,33 @@ _Converters = list[tuple[int, list[tuple[_Converter, Any]]]]
 
 
 @cache
-def _select(model: type[models.Model], vendor: str) -> tuple[str, list[str], _Converters]:
+def _select(model: type[models.Model], vendor: str) -> tuple[str, str, list[str], _Converters]:
+    """The model's column list and `FROM ... WHERE pk = %s`, its attribute names and converters."""
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
     columns = ", ".join(quote(str(f.column)) for f in fields)
     pk = quote(str(model._meta.pk.column))
-    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {pk} = %s"  # noqa: S608 - names from the model
+    where = f"FROM {quote(model._meta.db_table)} WHERE {pk} = %s"
     converters: _Converters = []
     for index, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
         found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         if found:
             converters.append((index, [(c, column) for c in found]))
-    return sql, [f.attname for f in fields], converters
+    return columns, where, [f.attname for f in fields], converters
 
 
 def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
     """The row of `model` with this primary key, or None (also for an id that cannot be one)."""
+    found = by_pk_with(model, pk)
+    return None if found is None else found[0]
+
+
+def by_pk_with[M: models.Model](
+    model: type[M], pk: object, extra: Sequence[str] = (), params: Sequence[int | str] = ()
+) -> tuple[M, tuple[Any, ...]] | None:
+    """`by_pk`, with the SQL expressions `extra` selected beside the row by the same statement
+    (their placeholders take `params`): the row and the expressions' values, or None."""
     if isinstance(pk, bool) or not isinstance(pk, int | str):
         return None
     try:
@@ -47,19 +57,18 @@ def by_pk[M: models.Model](model: type[M], pk: object) -> M | None:
         return None
     if not 0 < key <= MAX_ID:
         return None
-    sql, attnames, converters = _select(model, connection.vendor)
+    columns, where, attnames, converters = _select(model, connection.vendor)
+    sql = f"SELECT {', '.join([columns, *extra])} {where}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
+        cursor.execute(sql, [*params, key])
         row = cursor.fetchone()
     if row is None:
         return None
-    if converters:
-        values = list(row)
-        for index, chain in converters:
-            for convert, column in chain:
-                values[index] = convert(values[index], column, connection)
-        row = tuple(values)
-    return model.from_db(connection.alias, attnames, row)
+    values = list(row[: len(attnames)])
+    for index, chain in converters:
+        for convert, column in chain:
+            values[index] = convert(values[index], column, connection)
+    return model.from_db(connection.alias, attnames, values), tuple(row[len(attnames) :])
 
 
 # A connection handed out this recently was working a moment ago: checking it again would add a

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
@@ -47,12 +48,29 @@ def lossy[T](default: Callable[[], T]) -> Callable[[Callable[..., T]], Callable[
     return decorate
 
 
+@dataclass(frozen=True, slots=True)
+class FirstMember:
+    """What `Store.add_first` changes around a key's members (see there)."""
+
+    cap: int
+    clear_key: str
+    flag_key: str
+    flag_member: str
+    flag_ttl: float
+
+
 class Store(Protocol):
     def add(self, key: str, member: str, ttl: float) -> int:
         """Add or refresh `member`; return how many live members the key then has."""
 
     def remove(self, key: str, member: str) -> int:
         """Remove `member`; return how many live members are left."""
+
+    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
+        """`add`, in one atomic step with what a key's first member changes: over `first.cap`
+        live members the member is removed again; as the only one, `first.clear_key` is dropped
+        and `first.flag_member` added to `first.flag_key`. Returns the live count with the member
+        and whether that flag was newly raised."""
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         """`add` for each (key, member), in one round trip where the store has them."""
@@ -62,9 +80,6 @@ class Store(Protocol):
 
     def live_counts(self, keys: list[str]) -> list[int]: ...
 
-    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
-        """Add or refresh `member`; whether it was not live before (a flag newly raised)."""
-
     def pop(self, key: str, member: str) -> bool:
         """Remove `member`; whether it was live."""
 
@@ -72,9 +87,6 @@ class Store(Protocol):
         """Remove `member` from `key` if `empty_key` has no live member and `present_member` is
         live in `present_key` (which it leaves then); whether a live `member` was removed. Atomic:
         nothing can change the keys between the checks and the removal."""
-
-    def drop(self, key: str) -> None:
-        """Forget every member of `key`."""
 
     def clear(self) -> None: ...
 
@@ -102,12 +114,32 @@ class MemoryStore:
     def remove(self, key: str, member: str) -> int:
         now = time.time()
         with self._lock:
+            return self._remove(key, member, now)
+
+    def _remove(self, key: str, member: str, now: float) -> int:
+        members = self._live(key, now)
+        members.pop(member, None)
+        count = len(members)
+        if not count:
+            self._data.pop(key, None)
+        return count
+
+    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
+        now = time.time()
+        with self._lock:
             members = self._live(key, now)
-            members.pop(member, None)
+            members[member] = now + ttl
             count = len(members)
-            if not count:
-                self._data.pop(key, None)
-            return count
+            if count > first.cap:
+                self._remove(key, member, now)
+                return count, False
+            if count > 1:
+                return count, False
+            self._data.pop(first.clear_key, None)
+            flags = self._live(first.flag_key, now)
+            raised = first.flag_member not in flags
+            flags[first.flag_member] = now + first.flag_ttl
+            return count, raised
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         for key, member in pairs:
@@ -121,14 +153,6 @@ class MemoryStore:
         with self._lock:
             return [len(self._live(key, now)) if key in self._data else 0 for key in keys]
 
-    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
-        now = time.time()
-        with self._lock:
-            members = self._live(key, now)
-            absent = member not in members
-            members[member] = now + ttl
-            return absent
-
     def pop(self, key: str, member: str) -> bool:
         now = time.time()
         with self._lock:
@@ -140,10 +164,6 @@ class MemoryStore:
             if self._live(empty_key, now) or self._live(present_key, now).pop(present_member, None) is None:
                 return False
             return self._live(key, now).pop(member, None) is not None
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            self._data.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -163,12 +183,22 @@ redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 """
-_ADD_IF_ABSENT = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[3])
+_ADD_FIRST = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if score and tonumber(score) > tonumber(ARGV[1]) then return 0 end
-return 1
+local count = redis.call('ZCARD', KEYS[1])
+if count > tonumber(ARGV[5]) then
+  redis.call('ZREM', KEYS[1], ARGV[3])
+  return {count, 0}
+end
+if count > 1 then return {count, 0} end
+redis.call('DEL', KEYS[2])
+local score = redis.call('ZSCORE', KEYS[3], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+if score and tonumber(score) > tonumber(ARGV[1]) then return {count, 0} end
+return {count, 1}
 """
 _POP = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
@@ -202,7 +232,7 @@ class RedisStore:
         self.url = url
         self._add = self._redis.register_script(_ADD)
         self._remove = self._redis.register_script(_REMOVE)
-        self._add_if_absent = self._redis.register_script(_ADD_IF_ABSENT)
+        self._add_first = self._redis.register_script(_ADD_FIRST)
         self._pop = self._redis.register_script(_POP)
         self._pop_if = self._redis.register_script(_POP_IF)
 
@@ -216,6 +246,14 @@ class RedisStore:
 
     def remove(self, key: str, member: str) -> int:
         return int(self._remove(keys=[self.key(key)], args=[time.time(), member]))
+
+    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
+        now = time.time()
+        keys = [self.key(key), self.key(first.clear_key), self.key(first.flag_key)]
+        args: list[str | int | float] = [now, now + ttl, member, int(ttl * 1000) + 1000, first.cap]
+        args += [first.flag_member, now + first.flag_ttl, int(first.flag_ttl * 1000) + 1000]
+        count, raised = self._add_first(keys=keys, args=args)
+        return int(count), bool(raised)
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         now = time.time()
@@ -240,19 +278,12 @@ class RedisStore:
             pipe.zcount(self.key(key), f"({now}", "+inf")
         return [int(n) for n in pipe.execute()]
 
-    def add_if_absent(self, key: str, member: str, ttl: float) -> bool:
-        now = time.time()
-        return bool(self._add_if_absent(keys=[self.key(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000]))
-
     def pop(self, key: str, member: str) -> bool:
         return bool(self._pop(keys=[self.key(key)], args=[time.time(), member]))
 
     def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
         keys = [self.key(key), self.key(empty_key), self.key(present_key)]
         return bool(self._pop_if(keys=keys, args=[time.time(), member, present_member]))
-
-    def drop(self, key: str) -> None:
-        self._redis.delete(self.key(key))
 
     def clear(self) -> None:
         keys = list(self._redis.scan_iter(match=self.key("*"), count=1000))

@@ -4,19 +4,22 @@ presence is private to people who share a conversation and neither of whom block
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from chat.models import Block, Conversation
+from core.db import by_pk_with
 
 _CONVERSATION = Conversation._meta.db_table
 _BLOCK = Block._meta.db_table
 
 # Partners of a pair in which neither blocks the other: a blocked pair hears nothing of each other.
 _PARTNERS_SQL = f"""
-SELECT c.participant_1_id, c.participant_2_id FROM {_CONVERSATION} c
+SELECT CASE WHEN c.participant_1_id = %s THEN c.participant_2_id ELSE c.participant_1_id END AS other
+  FROM {_CONVERSATION} c
  WHERE (c.participant_1_id = %s OR c.participant_2_id = %s)
    AND NOT EXISTS (SELECT 1 FROM {_BLOCK} b
                     WHERE (b.blocker_id = c.participant_1_id AND b.blocked_id = c.participant_2_id)
@@ -24,31 +27,60 @@ SELECT c.participant_1_id, c.participant_2_id FROM {_CONVERSATION} c
 """  # noqa: S608 - table names only
 
 _BLOCKED_EITHER_WAY_SQL = f"""
-SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %s
+SELECT blocked_id AS other FROM {_BLOCK} WHERE blocker_id = %s
 UNION
 SELECT blocker_id FROM {_BLOCK} WHERE blocked_id = %s
 """  # noqa: S608 - table name only
+
+# Beside a user's row (core.db.by_pk_with), by database: whom they block or are blocked by, and
+# their partners, each as one comma-separated value, so the row and both lists are one statement.
+_SOCKET_OWNER_LISTS = {
+    vendor: [
+        f"(SELECT {aggregate} FROM ({_BLOCKED_EITHER_WAY_SQL}) AS blocked)",  # noqa: S608 - constants only
+        f"(SELECT {aggregate} FROM ({_PARTNERS_SQL}) AS partners)",  # noqa: S608 - constants only
+    ]
+    for vendor, aggregate in (
+        ("postgresql", "string_agg(CAST(other AS TEXT), ',')"),
+        ("sqlite", "group_concat(other, ',')"),
+    )
+}
 
 
 def partner_ids(user_id: int) -> list[int]:
     """Ids of everyone who shares a conversation with the user and is not blocked either way
     (presence recipients).
 
-    Runs on every socket's first connect and last disconnect, so it is a plain statement
-    (docs/benchmarks.md, "partners").
+    Runs on every socket's last disconnect, so it is a plain statement (docs/benchmarks.md,
+    "partners"); a socket's start reads it with `socket_owner`.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_PARTNERS_SQL, [user_id, user_id])
-        pairs = cursor.fetchall()
-    return [p2 if p1 == user_id else p1 for p1, p2 in pairs]
+        cursor.execute(_PARTNERS_SQL, [user_id] * 3)
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
-def blocked_either_way(user_id: int) -> set[int]:
-    """Everyone the user blocks or is blocked by: between them no typing, presence or join/leave
-    event passes (a socket's session keeps this set; chat.ws.consumer drops those events)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_BLOCKED_EITHER_WAY_SQL, [user_id, user_id])
-        return {int(row[0]) for row in cursor.fetchall()}
+@dataclass(frozen=True, slots=True)
+class SocketOwner:
+    """What a socket's start reads of its user: the row, whom they block or are blocked by
+    (between them no typing, presence or join/leave event passes: the session keeps this set and
+    chat.ws.consumer drops those events), and their partners (`partner_ids`)."""
+
+    user: User
+    blocked: frozenset[int]
+    partners: list[int]
+
+
+def socket_owner(user_id: int) -> SocketOwner | None:
+    """The user's row, whom they block or are blocked by and `partner_ids`, in one statement (a socket's
+    start makes it: docs/benchmarks.md, "one connect statement"); None for no such user."""
+    found = by_pk_with(User, user_id, _SOCKET_OWNER_LISTS[connection.vendor], [user_id] * 5)
+    if found is None:
+        return None
+    user, (blocked, partners) = found
+    return SocketOwner(user, frozenset(_ids(blocked)), _ids(partners))
+
+
+def _ids(joined: str | None) -> list[int]:
+    return [int(i) for i in joined.split(",")] if joined else []
 
 
 def is_blocked_between(a: int, b: int) -> bool:

@@ -5,42 +5,44 @@ The socket session (chat.ws) calls these; each publishes through chat.events lik
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.auth import SocketIdentity
 from accounts.models import User
 from chat import events, presence, ratelimit
 from chat.access import conversation_of_participant, require_participant
 from chat.models import Conversation
-from chat.selectors.people import blocked_either_way, partner_ids
+from chat.selectors.people import partner_ids, socket_owner
 
 
 class TooManySockets(Exception):
     """The user already has MAX_SOCKETS_PER_USER sockets open, on all processes together."""
 
 
-def socket_opened(*, user: User, channel_name: str) -> set[int]:
-    """Record a socket; on the user's first one, tell everyone who shares a conversation, unless
-    they were still announced online (back within PRESENCE_GRACE_SECONDS). Returns whom the user
-    blocks or is blocked by: the socket drops the events between them. Raises TooManySockets (the
-    socket is not kept) over MAX_SOCKETS_PER_USER. When the announcement fails (the partner query
-    meets a dead connection) the socket is forgotten again: its session does not start, and
-    nothing else would remove it."""
-    blocked = blocked_either_way(user.pk)
-    count = presence.socket_connected(user.pk, channel_name)
+def socket_opened(
+    *, user_id: int, channel_name: str, accept: Callable[[User | None], SocketIdentity]
+) -> tuple[SocketIdentity, frozenset[int]]:
+    """The user (`accept` checks the row, None for none, against the caller's credentials and
+    raises to refuse it) and the socket recorded for it, in one statement and one store
+    round trip (docs/benchmarks.md, "one connect statement"); on the user's first socket everyone
+    who shares a conversation is told, unless they were still announced online (back within
+    PRESENCE_GRACE_SECONDS). Returns the identity and whom the user blocks or is blocked by: the
+    socket drops the events between them. Raises what `accept` raises, or TooManySockets (the socket
+    is not kept) over MAX_SOCKETS_PER_USER."""
+    owner = socket_owner(user_id)
+    identity = accept(owner.user if owner is not None else None)
+    blocked, partners = (owner.blocked, owner.partners) if owner is not None else (frozenset[int](), [])
+    user = identity.user
+    count, news = presence.socket_connected(user.pk, channel_name)
     if count > settings.MAX_SOCKETS_PER_USER:
-        presence.socket_refused(user.pk, channel_name)
         raise TooManySockets
-    if count == 1 and presence.announce_online(user.pk):
-        try:
-            events.presence_changed(user.pk, True, user.last_seen_at, partner_ids(user.pk))
-        except Exception:
-            presence.socket_closed(user.pk, channel_name, [])
-            presence.announcement_failed(user.pk)
-            raise
-    return blocked
+    if news:
+        events.presence_changed(user.pk, True, user.last_seen_at, partners)
+    return identity, blocked
 
 
 def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -> None:

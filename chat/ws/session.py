@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -53,12 +54,6 @@ def in_thread[R](func: Callable[..., R]) -> Callable[..., Awaitable[R]]:
     return SyncToAsync(wrapped, thread_sensitive=False)
 
 
-def _open(token: Token, channel_name: str) -> tuple[SocketIdentity, set[int]]:
-    """The token's user, checked, and the socket recorded for it: one worker-thread call."""
-    identity = identity_of(token)
-    return identity, sockets.socket_opened(user=identity.user, channel_name=channel_name)
-
-
 class Socket(Protocol):
     """What the session needs of its consumer."""
 
@@ -97,10 +92,12 @@ class Session:
 
     async def start(self, token: Token) -> SocketIdentity | None:
         """Join the personal room, then check the token's user and come online in one worker-thread
-        call (docs/benchmarks.md, "one connect hop"); None when the channel layer is unreachable.
+        call (docs/benchmarks.md, "one connect hop": `sockets.socket_opened`); None when the
+        channel layer is unreachable.
         The room comes first, so no block or event committed after the user's state was read is
         missed: the consumer handles what arrives meanwhile once the session has started."""
-        group = events.user_group(token_user_id(token))
+        user_id = token_user_id(token)
+        group = events.user_group(user_id)
         try:
             await self.socket.channel_layer.group_add(group, self.socket.channel_name)
         except Exception:
@@ -110,13 +107,15 @@ class Session:
             logger.warning("channel layer unavailable: closing the new socket", exc_info=True)
             return None
         try:
-            identity, blocked = await in_thread(_open)(token, self.socket.channel_name)
+            identity, blocked = await in_thread(sockets.socket_opened)(
+                user_id=user_id, channel_name=self.socket.channel_name, accept=functools.partial(identity_of, token)
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.socket.channel_layer.group_discard(group, self.socket.channel_name)
             raise
         self.user = identity.user
-        self.blocked = frozenset(blocked)
+        self.blocked = blocked
         self.renew(identity)
         self._timer("heartbeat", presence.HEARTBEAT_SECONDS, self._heartbeat_due)
         return identity

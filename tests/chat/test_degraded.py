@@ -227,11 +227,10 @@ async def test_a_new_socket_is_closed_with_1011_when_the_channel_layer_cannot_ad
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("failing", ["accounts.auth.by_pk", "chat.services.sockets.partner_ids"])
 async def test_a_new_socket_is_closed_with_1011_when_the_database_fails_during_connect(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, alice: User, failing: str
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, alice: User
 ) -> None:
-    """The token's user lookup, or the presence announcement's partner query, meets a dead
+    """The connect's one statement (the token's user, blocks and partners) meets a dead
     connection: the socket is closed with the documented 1011 (clients reconnect with backoff),
     not failed with an unhandled exception."""
     from accounts import presence
@@ -242,7 +241,7 @@ async def test_a_new_socket_is_closed_with_1011_when_the_database_fails_during_c
 
     token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
     open_before = metrics.OPEN_SOCKETS._value.get()
-    monkeypatch.setattr(failing, down)
+    monkeypatch.setattr("chat.selectors.people.by_pk_with", down)
     communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
     connected, _ = await communicator.connect()
     assert connected

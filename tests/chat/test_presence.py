@@ -36,7 +36,7 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
 
 
 def test_closing_the_last_socket_takes_the_user_offline_and_out_of_its_rooms(store: Any) -> None:
-    assert presence.socket_connected(1, "a") == 1  # the first live socket
+    assert presence.socket_connected(1, "a") == (1, True)  # the first live socket, and news
     presence.room_joined(10, 1, "a")
     presence.room_joined(11, 1, "a")
     assert presence.socket_closed(1, "a", [10, 11]) is True
@@ -80,3 +80,33 @@ def test_the_heartbeat_refreshes_the_user_and_every_room_entry(store: Any, monke
     monkeypatch.setattr(shared_store, "time", SimpleNamespace(time=lambda: later + presence.PRESENCE_TTL_SECONDS + 1))
     assert online_among([3]) == set()
     assert not presence.user_in_room(20, 3)
+
+
+def test_a_socket_is_recorded_with_its_count_and_whether_coming_online_is_news(store: Any, settings: Any) -> None:
+    """One round trip answers both: the first socket is news, a second is not, and one over
+    MAX_SOCKETS_PER_USER is counted but not kept."""
+    settings.MAX_SOCKETS_PER_USER = 2
+    assert presence.socket_connected(4, "a") == (1, True)
+    assert presence.socket_connected(4, "b") == (2, False)
+    assert presence.socket_connected(4, "c") == (3, False)  # over the cap: refused ...
+    assert presence.socket_closed(4, "a", []) is False
+    assert presence.socket_closed(4, "b", []) is True  # ... so "c" was never kept
+
+
+def test_a_user_back_within_the_grace_is_not_news_and_their_offline_is_called_off(store: Any) -> None:
+    """The last socket closed and its offline is pending (`went_away`); a socket that comes
+    back is no announcement, and the pending offline no longer applies."""
+    assert presence.socket_connected(5, "a") == (1, True)
+    assert presence.socket_closed(5, "a", []) is True
+    presence.went_away(5, "1.0")
+    assert presence.socket_connected(5, "b") == (1, False)  # still announced online
+    assert presence.socket_closed(5, "b", []) is True
+    assert presence.announce_offline(5, "1.0") is False  # the close it came back from was forgotten
+
+
+def test_a_user_announced_offline_is_news_again(store: Any) -> None:
+    assert presence.socket_connected(6, "a") == (1, True)
+    assert presence.socket_closed(6, "a", []) is True
+    presence.went_away(6, "2.0")
+    assert presence.announce_offline(6, "2.0") is True
+    assert presence.socket_connected(6, "b") == (1, True)

@@ -110,7 +110,7 @@ async def test_an_open_socket_stays_online_and_in_its_room_past_the_presence_ttl
 @pytest.mark.django_db
 def test_a_dead_process_leaves_nobody_online_past_the_ttl(short_ttl: float, alice: User) -> None:
     """What a killed process leaves behind: entries that nobody refreshes or removes."""
-    assert presence.socket_connected(alice.pk, "specific.dead-process!1")
+    assert presence.socket_connected(alice.pk, "specific.dead-process!1") == (1, True)
     presence.room_joined(7, alice.pk, "specific.dead-process!1")
     assert is_online(alice.pk) and presence.user_in_room(7, alice.pk)
     started = time.monotonic()
