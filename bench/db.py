@@ -6,16 +6,36 @@ process (no login round trips), so setting up thousands of sockets costs seconds
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from glob import glob
+from typing import Any
 
 from bench.chat_load import Pair
 
 _NAME = re.compile(r"chat_bench[a-z0-9_]*")
+
+
+async def in_thread[R](func: Callable[..., R], *args: Any) -> R:
+    """`func(*args)` on a worker thread, handing that thread's pooled connection back after it:
+    every phase's event loop (`asyncio.run`) ends its worker threads with it, and a connection
+    left in a dead thread's slot is never returned, so the later phases' pool ran dry (a full
+    run failed in its last phase with PoolTimeout)."""
+
+    def call() -> R:
+        from django.db import connection
+
+        try:
+            return func(*args)
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)
 
 
 def recreate_database(server_url: str, name: str) -> None:

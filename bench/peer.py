@@ -64,18 +64,6 @@ class PeerResult:
     skipped: str = ""
 
 
-def _db_call[R](func: Callable[..., R], *args: Any) -> R:
-    """A call on the bench's own Django connection from a worker thread, handing the connection
-    back to the pool after it: the thread ends with its event loop, and a pooled connection left
-    in a dead thread's slot is not returned (the later phases' pool ran dry)."""
-    from django.db import connection
-
-    try:
-        return func(*args)
-    finally:
-        connection.close()
-
-
 Send = Callable[[int, str], Awaitable[str | None]]  # (pair index, key) → None when acked, else the error
 
 
@@ -142,7 +130,7 @@ async def run_ours(chat: list[servers.Server], pairs: int, per_pair: int, tag: s
     from bench import db
     from bench.sockets import Client, open_client
 
-    made = await asyncio.to_thread(_db_call, db.make_pairs, tag, pairs)
+    made = await db.in_thread(db.make_pairs, tag, pairs)
     record = LoopRecord()
 
     def on_receiver(frame: dict[str, Any], now: float) -> None:
@@ -178,7 +166,7 @@ async def run_ours(chat: list[servers.Server], pairs: int, per_pair: int, tag: s
         spent = servers.cpu_breakdown(before, servers.cpu_snapshot(), named)
     finally:
         await asyncio.gather(*(c.close() for c in senders + receivers))
-    stored = await asyncio.to_thread(_db_call, db.stored_counts, tag)
+    stored = await db.in_thread(db.stored_counts, tag)
     return _result("this project", record, seconds, stored, spent, ["server_a", "server_b"])
 
 

@@ -281,7 +281,7 @@ async def _chat_steps(
             cpu_after = servers.cpu_snapshot()
             if profiler is not None:
                 profiler.wait(plan.chat_seconds + 30)
-            stored = await asyncio.to_thread(db.stored_counts, tag)
+            stored = await db.in_thread(db.stored_counts, tag)
             ledger = check_ledger(record.sent_at, record.acked_at, stored, record.delivered)
             latency = Latency.of(record.latencies_ms())
             ack = Latency.of(record.ack_latencies_ms())
@@ -349,7 +349,7 @@ async def _receipts_comparison(plan: Plan, load: Any, chat: list[servers.Server]
             record = await load.step(tag, rate, plan.chat_seconds)
             cpu_after = servers.cpu_snapshot()
             load.receipts = False
-            stored = await asyncio.to_thread(db.stored_counts, tag)
+            stored = await db.in_thread(db.stored_counts, tag)
             ok = ok and check_ledger(record.sent_at, record.acked_at, stored, record.delivered).ok
             named = {chat[0].pid: "server_a", chat[1].pid: "server_b"}
             spent = servers.cpu_breakdown(cpu_before, cpu_after, named)
@@ -459,17 +459,17 @@ async def _rest_phase(plan: Plan, chat: list[servers.Server], results: Results) 
     from bench import db, rest
 
     for scale in plan.rest_scales:
-        history = await asyncio.to_thread(rest.load_history, scale, db.make_users)
+        history = await db.in_thread(rest.load_history, scale, db.make_users)
         print(f"  rest: {scale:,} messages loaded in {history.load_seconds:.1f} s", flush=True)
         entry: dict[str, Any] = {"load_seconds": history.load_seconds, "endpoints": {}, "page_size_queries": {}}
         for name, path in rest.endpoints(history).items():
-            queries = await asyncio.to_thread(rest.count_queries, path, history.token)
+            queries = await db.in_thread(rest.count_queries, path, history.token)
             latency = await rest.measure_latency(chat[0].http_url, path, history.token, plan.rest_requests)
             entry["endpoints"][name] = {"path": path, "queries": queries, "latency": asdict(latency)}
         for name, (small, large) in rest.page_size_variants(history).items():
             entry["page_size_queries"][name] = [
-                await asyncio.to_thread(rest.count_queries, small, history.token),
-                await asyncio.to_thread(rest.count_queries, large, history.token),
+                await db.in_thread(rest.count_queries, small, history.token),
+                await db.in_thread(rest.count_queries, large, history.token),
             ]
         results.rest[str(scale)] = entry
 
@@ -477,8 +477,7 @@ async def _rest_phase(plan: Plan, chat: list[servers.Server], results: Results) 
 def _actions_phase(plan: Plan, chat: list[servers.Server], results: Results) -> None:
     """The history page with reactions and replies vs a plain one, and global search, at the top REST scale.
 
-    Its database work runs on this (the main) thread's connection; only the HTTP load is async. A
-    worker thread of an earlier phase's event loop keeps its pooled connection when it ends.
+    Its database work runs on this (the main) thread's connection; only the HTTP load is async.
     """
     from bench import actions, db, rest
 
@@ -547,7 +546,7 @@ async def _uploads_phase(plan: Plan, chat: list[servers.Server], results: Result
     ]
 
     # One user per upload of a burst: the per-user limit is off for the bench, and this keeps it out anyway.
-    users = await asyncio.to_thread(db.make_users, "uploads", plan.upload_concurrency)
+    users = await db.in_thread(db.make_users, "uploads", plan.upload_concurrency)
     server = chat[0]
     print(
         f"  uploads: {plan.upload_requests} of each one at a time, then {plan.upload_concurrency} at once …", flush=True

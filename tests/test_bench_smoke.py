@@ -177,6 +177,25 @@ def test_the_bench_database_is_its_own_and_named_so() -> None:
         db.drop_database(run.DEFAULT_PG, "chat")  # refuses any database the bench did not name
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_phase_hands_its_worker_threads_connections_back() -> None:
+    # Each phase's event loop ends its worker threads with it; a connection such a thread kept
+    # would never go back to the pool (a full run ran dry in its last phase).
+    from django.db import connections
+
+    wrappers: list[Any] = []
+
+    def work() -> int:
+        wrapper = connections["default"]  # this thread's own
+        wrapper.ensure_connection()
+        wrappers.append(wrapper)
+        return 7
+
+    assert asyncio.run(db.in_thread(work)) == 7
+    (wrapper,) = wrappers
+    assert wrapper.connection is None  # closed, i.e. handed back to the pool when there is one
+
+
 def test_every_bench_module_imports() -> None:
     # The load client, the servers and the phases import (their third-party modules are installed).
     for module in (actions, auth, chat_load, db, idle, peer, rest, run, servers, socketio, sockets, stats, uploads):
