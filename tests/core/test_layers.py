@@ -12,7 +12,6 @@ asyncio.Queue; its tests below check the inbox on its own, then the layer agains
 from __future__ import annotations
 
 import asyncio
-import runpy
 import threading
 import time
 import uuid
@@ -23,24 +22,12 @@ from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
 from core.layers import ChatChannelLayer, Inbox
-from tests.support import ROOT
+from tests.support import settings_with
 from tests.support.waiting import wait_until_async
-
-SETTINGS = ROOT / "chatproject" / "settings.py"
-
-
-def _settings_with(monkeypatch: pytest.MonkeyPatch, **env: str | None) -> dict[str, Any]:
-    """The settings module evaluated afresh under the given environment (None unsets)."""
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    return runpy.run_path(str(SETTINGS))
 
 
 def test_with_redis_the_layer_is_pubsub_with_a_large_pool_and_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    loaded = _settings_with(
+    loaded = settings_with(
         monkeypatch, REDIS_URL="redis://127.0.0.1:6399/3", CHANNEL_PREFIX="p-1", REDIS_MAX_CONNECTIONS=None
     )
     layer = loaded["CHANNEL_LAYERS"]["default"]
@@ -51,12 +38,12 @@ def test_with_redis_the_layer_is_pubsub_with_a_large_pool_and_the_prefix(monkeyp
 
 
 def test_redis_pool_size_follows_redis_max_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    loaded = _settings_with(monkeypatch, REDIS_URL="redis://127.0.0.1:6399/0", REDIS_MAX_CONNECTIONS="5000")
+    loaded = settings_with(monkeypatch, REDIS_URL="redis://127.0.0.1:6399/0", REDIS_MAX_CONNECTIONS="5000")
     assert loaded["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"][0]["max_connections"] == 5000
 
 
 def test_without_redis_the_in_memory_layer_has_room_for_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
-    layer = _settings_with(monkeypatch, REDIS_URL=None)["CHANNEL_LAYERS"]["default"]
+    layer = settings_with(monkeypatch, REDIS_URL=None)["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert layer["CONFIG"]["capacity"] >= 10_000  # the default, 100, skips sockets that fall behind
 
