@@ -142,6 +142,13 @@ if DATABASE_URL:
             # and a dead connection (after a PostgreSQL restart every pooled one is) is replaced.
             "check": check_pooled_connection,
         }
+        if env.boolean("DB_PREPARED_STATEMENTS", True):
+            # Parameters bound by the server let psycopg prepare a statement on its fifth run on a
+            # connection, so a send batch's two constant statements skip planning, most of their
+            # PostgreSQL time at light load (docs/benchmarks.md, "prepared statements"). Off for a
+            # pooler that cannot keep prepared statements (PgBouncer's transaction mode before 1.21).
+            _db["OPTIONS"]["server_side_binding"] = True
+            _db["OPTIONS"]["prepare_threshold"] = 5
 else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
 if _db["ENGINE"] == "django.db.backends.sqlite3":

@@ -10,7 +10,10 @@ from django.forms.models import model_to_dict
 
 from accounts.models import User
 from chat.models import Conversation
+from chat.selectors.people import socket_owner
+from chatproject.env import EnvError
 from core import db as rows
+from tests.support import settings_with
 from tests.support.api import send
 
 
@@ -48,3 +51,30 @@ def test_the_plain_statement_is_the_path_on_postgresql(alice: User) -> None:
     assert len(queries) == 1
     if connection.vendor == "postgresql":
         assert queries[0]["sql"].startswith('SELECT "id", ') and "LIMIT" not in queries[0]["sql"]
+
+
+def test_the_pool_binds_on_the_server_and_prepares_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    def options(prepared: str | None) -> dict[str, Any]:
+        loaded = settings_with(monkeypatch, DATABASE_URL=url, DB_PREPARED_STATEMENTS=prepared)
+        return loaded["DATABASES"]["default"]["OPTIONS"]
+
+    url = "postgres://postgres@127.0.0.1:5432/chat"
+    on = options(None)
+    assert on["server_side_binding"] is True and on["prepare_threshold"] == 5
+    off = options("off")
+    assert "server_side_binding" not in off and "prepare_threshold" not in off  # Django's default: none prepared
+    with pytest.raises(EnvError):
+        options("sometimes")
+
+
+def test_a_statement_run_again_on_a_connection_is_prepared_there(alice: User) -> None:
+    # The send batch's statements and a socket's start run the same text every time: on PostgreSQL
+    # their plans are then kept on the connection instead of made again.
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    for _ in range(6):
+        assert socket_owner(alice.pk) is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("string_agg" in text and "accounts_user" in text for text in prepared), prepared
