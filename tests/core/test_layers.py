@@ -42,6 +42,20 @@ def test_redis_pool_size_follows_redis_max_connections(monkeypatch: pytest.Monke
     assert loaded["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"][0]["max_connections"] == 5000
 
 
+def test_redis_commands_are_packed_and_replies_parsed_by_hiredis() -> None:
+    """requirements.txt's hiredis is what redis-py picks, for the blocking publisher and for the
+    layer's asyncio connections (docs/benchmarks.md, "per-frame costs")."""
+    import redis
+    import redis.asyncio.connection as async_connection
+    import redis.connection as sync_connection
+    from redis._parsers import _AsyncHiredisParser, _HiredisParser
+
+    assert sync_connection.DefaultParser is _HiredisParser
+    assert async_connection.DefaultParser is _AsyncHiredisParser
+    connection = redis.Redis.from_url("redis://127.0.0.1:6399/0").connection_pool.make_connection()
+    assert isinstance(connection._command_packer, sync_connection.HiredisRespSerializer)
+
+
 def test_without_redis_the_in_memory_layer_has_room_for_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
     layer = settings_with(monkeypatch, REDIS_URL=None)["CHANNEL_LAYERS"]["default"]
     assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer"
