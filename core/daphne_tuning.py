@@ -1,28 +1,35 @@
-"""Per-connection costs of daphne's WebSocket stack (autobahn) that `make bench` measured.
+"""Per-frame and per-connection costs of daphne's WebSocket stack (autobahn) that `make bench`
+measured.
 
-Both are applied by `manage.py serve` once its factory is configured, and change nothing a
-client can see:
-
-- autobahn pretty-prints its protocol options for a debug log line on every new connection,
-  whether debug logging is on or not (docs/benchmarks.md): formatted lazily, the line reads the same.
+Applied by `manage.py serve` once its factory is configured; they change nothing a client can see.
+autobahn builds the arguments of its debug log lines eagerly, whether debug logging is on or not:
+it pretty-prints its protocol options on every new connection, and colours (click.style) the
+names of its own methods and values on every frame it reads or writes. Made lazy, each argument is
+formatted only if its line is written, and then reads the same (docs/benchmarks.md, "autobahn's
+debug arguments").
 """
 
 from __future__ import annotations
 
-from pprint import pformat
+from collections.abc import Callable
 from typing import Any
 
+# The formatters autobahn's modules import by name and call for their debug lines' arguments.
+_FORMATTERS = ("pformat", "hltype", "hlval")
+_MODULES = ("autobahn.websocket.protocol", "autobahn.twisted.websocket")
 
-class _LazyPformat:
-    """Formats its object only if a log line is actually written."""
 
-    __slots__ = ("_obj",)
+class _Lazy:
+    """`format(*args)`, computed only if a log line is actually written."""
 
-    def __init__(self, obj: Any) -> None:
-        self._obj = obj
+    __slots__ = ("_args", "_format")
+
+    def __init__(self, format_: Callable[..., str], *args: Any) -> None:
+        self._format = format_
+        self._args = args
 
     def __str__(self) -> str:
-        return pformat(self._obj)
+        return self._format(*self._args)
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
@@ -30,8 +37,22 @@ class _LazyPformat:
     __repr__ = __str__
 
 
-def lazy_connection_logging() -> None:
-    """Make autobahn's per-connection debug formatting lazy (idempotent)."""
-    import autobahn.websocket.protocol as autobahn_protocol
+def _lazy(format_: Callable[..., str]) -> Callable[..., _Lazy]:
+    def deferred(*args: Any) -> _Lazy:
+        return _Lazy(format_, *args)
 
-    vars(autobahn_protocol)["pformat"] = _LazyPformat  # the module's global, which its logging calls
+    deferred.__wrapped__ = format_  # type: ignore[attr-defined]  # installing twice keeps one layer
+    return deferred
+
+
+def lazy_connection_logging() -> None:
+    """Make autobahn's debug-line arguments lazy in the modules that build them (idempotent)."""
+    import importlib
+
+    for name in _MODULES:
+        module = vars(importlib.import_module(name))
+        for formatter in _FORMATTERS:
+            current = module.get(formatter)
+            if current is None or hasattr(current, "__wrapped__"):
+                continue
+            module[formatter] = _lazy(current)
