@@ -53,7 +53,7 @@ def test_redis_commands_are_packed_and_replies_parsed_by_hiredis() -> None:
     assert sync_connection.DefaultParser is _HiredisParser
     assert async_connection.DefaultParser is _AsyncHiredisParser
     connection = redis.Redis.from_url("redis://127.0.0.1:6399/0").connection_pool.make_connection()
-    assert isinstance(connection._command_packer, sync_connection.HiredisRespSerializer)
+    assert isinstance(vars(connection)["_command_packer"], sync_connection.HiredisRespSerializer)
 
 
 def test_without_redis_the_in_memory_layer_has_room_for_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
