@@ -85,24 +85,25 @@ def messages_created(messages: list[Message], *, muted: Collection[int] = ()) ->
 
 def _new_message_items(message: Message, *, notify: bool) -> list[Publish]:
     sender, receiver = message.sender_id, message.receiver_id
-    online, offline = {sender}, set[int]()
+    shown = payloads.new_message(message, {sender})
     items = [
         Publish(
             (conversation_group(message.conversation_id),),
-            layer_message("new_message", payloads.new_message(message, online)),
+            layer_message("new_message", shown),
             live_key=user_key(sender),
-            otherwise=layer_message("new_message", payloads.new_message(message, offline)),
+            otherwise=layer_message("new_message", payloads.shown_offline(shown, "sender")),
         ),
     ]
     if not notify:
         return items
+    notice = payloads.message_notification(message, {sender})
     return [
         *items,
         Publish(
             (user_group(receiver),),
-            layer_message("message_notification", payloads.message_notification(message, online), "user"),
+            layer_message("message_notification", notice, "user"),
             live_key=user_key(sender),
-            otherwise=layer_message("message_notification", payloads.message_notification(message, offline), "user"),
+            otherwise=layer_message("message_notification", payloads.shown_offline(notice, "from"), "user"),
             unless_live=room_key(message.conversation_id, receiver),
         ),
     ]

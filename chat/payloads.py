@@ -29,6 +29,12 @@ def summary(user: User, online: Collection[int]) -> dict[str, Any]:
     return body
 
 
+def shown_offline(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """`data` with the user summary under `key` shown offline: what building it with that user
+    not among `online` gives, without building the rest again (chat.events publishes both)."""
+    return {**data, key: {**data[key], "is_online": False}}
+
+
 def reply_quote(message: Message) -> dict[str, Any] | None:
     """What a reply shows of its parent (None when it is not a reply): the first 200 characters,
     or, once the parent is deleted, no text and `deleted: true`. The parent must be loaded with
