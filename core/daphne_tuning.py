@@ -5,9 +5,8 @@ Applied by `manage.py serve` once its factory is configured; they change nothing
 autobahn builds the arguments of its debug log lines eagerly, whether debug logging is on or not:
 it pretty-prints its protocol options on every new connection, and colours (click.style) the
 names of its own methods and values on every frame it reads or writes. Made lazy, each argument is
-formatted only if its line is written, and then reads the same (docs/benchmarks.md, "autobahn's
-debug arguments").
-"""
+formatted only if its line is written, and then reads the same (docs/benchmarks.md, "per-frame
+costs")."""
 
 from __future__ import annotations
 
@@ -45,7 +44,7 @@ def _lazy(format_: Callable[..., str]) -> Callable[..., _Lazy]:
     return deferred
 
 
-def lazy_connection_logging() -> None:
+def lazy_debug_arguments() -> None:
     """Make autobahn's debug-line arguments lazy in the modules that build them (idempotent)."""
     import importlib
 

@@ -36,8 +36,8 @@ def test_serve_installs_it_in_autobahn_once(monkeypatch: Any, module_name: str) 
         monkeypatch.setattr(module, name, getattr(util, name))
     if hasattr(module, "pformat"):
         monkeypatch.setattr(module, "pformat", pformat)
-    daphne_tuning.lazy_connection_logging()
-    daphne_tuning.lazy_connection_logging()  # idempotent: one layer of laziness
+    daphne_tuning.lazy_debug_arguments()
+    daphne_tuning.lazy_debug_arguments()  # idempotent: one layer of laziness
 
     hltype, hlval = vars(module)["hltype"], vars(module)["hlval"]
     assert hltype.__wrapped__ is util.hltype and hlval.__wrapped__ is util.hlval

@@ -40,7 +40,7 @@ def graceful_server_class() -> type:
     from twisted.internet import defer, reactor, task
 
     from core.daphne_body_limit import create_spooled_application, spooled_body, use_body_limited_requests
-    from core.daphne_tuning import lazy_connection_logging
+    from core.daphne_tuning import lazy_debug_arguments
 
     class GracefulServer(Server):  # type: ignore[misc]
         # Set by the command: called once the listener is up (so "Serving on" is never printed for a
@@ -59,7 +59,7 @@ def graceful_server_class() -> type:
             # frame with a dropped connection (1006) instead of the 1009 the contract promises.
             self.ws_factory.setProtocolOptions(failByDrop=False)
             use_body_limited_requests(self.http_factory)  # 413 from the headers, before the body is read
-            lazy_connection_logging()  # cheaper connects (docs/benchmarks.md)
+            lazy_debug_arguments()  # cheaper connects and frames (docs/benchmarks.md)
             self.__dict__.setdefault("ports", []).append(port)
             super().listen_success(port)
             if self.on_listening is not None:
