@@ -98,6 +98,8 @@ class AccessLog:
         self.logger = logger or logging.getLogger("chat.access")
 
     def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return  # LOG_LEVEL above INFO: no line, so no redacted path to build for it (twice a connect)
         path = safe_path(str(details.get("path", "")))
         client = details.get("client") or "-"
         if protocol == "http" and action == "complete":

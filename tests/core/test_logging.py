@@ -123,3 +123,22 @@ def test_access_log_redacts_query_values_but_keeps_paging(caplog: pytest.LogCapt
     ]
     assert caplog.records[0].path == lines[0].split(" ")[1]  # type: ignore[attr-defined]
     assert safe_path("/healthz") == "/healthz"
+
+
+def test_access_log_builds_nothing_when_its_level_drops_the_line(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+
+    def recording_safe_path(path: str) -> str:
+        built.append(path)
+        return path
+
+    monkeypatch.setattr("core.logging.safe_path", recording_safe_path)
+    logger = logging.getLogger("chat.access.quiet")
+    with caplog.at_level(logging.WARNING, logger="chat.access.quiet"):
+        AccessLog(logger)("websocket", "connected", {"path": "/ws/chat/", "client": "1.2.3.4:6"})
+    assert (caplog.records, built) == ([], [])
+    with caplog.at_level(logging.INFO, logger="chat.access.quiet"):
+        AccessLog(logger)("websocket", "connected", {"path": "/ws/chat/", "client": "1.2.3.4:6"})
+    assert ([r.getMessage() for r in caplog.records], built) == (["WSCONNECT /ws/chat/"], ["/ws/chat/"])
