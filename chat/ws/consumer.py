@@ -7,12 +7,16 @@ What lasts between frames (the user, the token's expiry, rooms, timers) is the S
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from rest_framework_simplejwt.tokens import Token
@@ -21,6 +25,7 @@ from accounts.auth import SocketIdentity, identity_from_access_token, validated_
 from chat import metrics, payloads
 from chat.services import conversations, edits, messages, reactions, sockets
 from chat.validation import EditRequest, ReactionRequest, SendRequest
+from chat.ws.dispatch import dispatch_in_order
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
 from chat.ws.receipts import coalescer_for_loop
 from chat.ws.sends import queue_for_loop
@@ -66,6 +71,20 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
     _counted = False  # whether this socket is in the open-sockets gauge
     _closing = False
     _closer: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' AsyncConsumer.__call__ with `dispatch_in_order` for its await_many_dispatch:
+        the same set-up, a cheaper wait for the next message (chat.ws.dispatch)."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self.channel_receive)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await dispatch_in_order(sources, self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its per-message `aclose_old_connections()`, which queued every
