@@ -52,9 +52,11 @@ reset: deps
 	$(LOCAL_ENV) $(PY) manage.py migrate --no-input --verbosity 0
 	$(LOCAL_ENV) $(PY) manage.py seed_demo
 
-## test: the whole suite (against DATABASE_URL / REDIS_URL when they are set)
+## test: the whole suite (against DATABASE_URL / REDIS_URL when they are set), on TEST_WORKERS
+## processes (pytest-xdist; a module's tests stay together, in order); TEST_WORKERS=0: one process
+TEST_WORKERS ?= 2
 test: dev-deps chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 ## test-faults: only the fault-injection tests (private PostgreSQL, Redis and daphne processes; part of `make test` too)
 test-faults: dev-deps

@@ -12,6 +12,10 @@ import uuid
 from typing import Any
 
 os.environ.setdefault("CHANNEL_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
+# pytest-xdist's workers inherit the run's prefix from the controller: each takes its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and not os.environ["CHANNEL_PREFIX"].endswith(f"-{_WORKER}"):
+    os.environ["CHANNEL_PREFIX"] += f"-{_WORKER}"
 
 
 def _use_run_prefix() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
@@ -99,13 +100,36 @@ def as_bob(client_for: Callable[[User], APIClient], bob: User) -> APIClient:
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,  # pytest-xdist's workers: a database each
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     """On SQLite, test in a file of this run's own rather than Django's shared-cache in-memory
     database: there a second writing thread fails at once ("database table is locked") instead
     of waiting, so the concurrency tests could not run. PostgreSQL is left as configured."""
     db = django_settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test's figures travel in its report (to pytest-xdist's controller, too)."""
+    from tests.support.figures import PENDING
+
+    report = yield
+    if PENDING:
+        report.user_properties.append(("figures", tuple(PENDING)))
+        PENDING.clear()
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from tests.support.figures import FIGURES
+
+    for name, value in report.user_properties:
+        if name == "figures" and isinstance(value, (tuple, list)):
+            FIGURES.extend(str(line) for line in value)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -116,3 +140,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("reliability figures (docs/guarantees.md)")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis names each operation's item (`test_x[GET /path]`) but gives all of them the
+    test function's node id; pytest-xdist tells items apart by node id, so each gets its name's."""
+    for item in items:
+        name = item.nodeid.rsplit("::", 1)[-1]
+        if type(item).__name__ == "SchemathesisFunction" and item.name != name:
+            item._id = coerce_node_id(f"{item.nodeid[: -len(name)]}{item.name}")  # pytest 9 keeps it as `_id`

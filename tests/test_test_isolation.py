@@ -34,11 +34,14 @@ print(settings.CHANNEL_PREFIX)
 """
 
 
-def other_run(key: str, *, prefix: str | None = None) -> str:
-    """Run a second test process that clears the store and adds `key`; returns its prefix."""
-    env = {k: v for k, v in os.environ.items() if k != "CHANNEL_PREFIX"}
+def other_run(key: str, *, prefix: str | None = None, worker: str | None = None) -> str:
+    """Run a second test process that clears the store and adds `key`; returns its prefix.
+    `worker`: the process is that pytest-xdist worker of its run."""
+    env = {k: v for k, v in os.environ.items() if k not in {"CHANNEL_PREFIX", "PYTEST_XDIST_WORKER"}}
     if prefix is not None:
         env["CHANNEL_PREFIX"] = prefix
+    if worker is not None:
+        env["PYTEST_XDIST_WORKER"] = worker
     result = subprocess.run(
         [sys.executable, "-c", _OTHER_RUN.format(key=key)],
         cwd=ROOT,
@@ -74,6 +77,15 @@ def test_control_two_runs_with_one_prefix_collide(key: str) -> None:
     assert other_run(key, prefix=settings.CHANNEL_PREFIX) == settings.CHANNEL_PREFIX
     assert store.live_counts([key]) == [1]  # only the other run's member is left
     assert store.add(key, "this-run", 60) == 2  # ...so adding ours back makes two
+
+
+def test_each_xdist_worker_of_a_run_takes_a_prefix_of_its_own(key: str) -> None:
+    """The controller picks the run's prefix and its workers inherit it: each adds its id."""
+    store = shared.shared()
+    store.add(key, "this-run", 60)
+    assert other_run(key, prefix="test-run", worker="gw7") == "test-run-gw7"
+    assert other_run(key, prefix="test-run-gw7", worker="gw7") == "test-run-gw7"  # not twice
+    assert store.add(key, "this-run", 60) == 1, "a worker's clear or member reached this run's key"
 
 
 def test_the_run_prefix_reaches_the_settings_the_layers_and_the_store() -> None:
