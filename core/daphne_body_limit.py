@@ -23,6 +23,7 @@ from daphne.http_protocol import WebRequest
 from twisted.web import http
 
 from core import metrics
+from core.daphne_tuning import release_upgraded_channel
 from core.middleware import body_limit, too_large_body
 from core.rest import dumps
 
@@ -44,6 +45,12 @@ class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
         # Twisted would read a whole form or multipart body into memory, and parse it again with the
         # email package, to fill `request.args`, which daphne never reads.
         self._parsePOSTFormSubmission = False
+
+    def process(self) -> None:
+        channel = self.channel
+        super().process()
+        if self.transport is None:  # daphne handed the connection to a WebSocket protocol
+            release_upgraded_channel(channel)
 
     def gotLength(self, length: int | None) -> None:
         # The channel calls this once the headers are in, before it reads a byte of the body
