@@ -32,7 +32,9 @@ REFUSED_BODY_LINGER_SECONDS = 2.0
 
 
 class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
-    """daphne's request, answering 413 from the headers, or as soon as a chunked body passes the limit."""
+    """daphne's request, answering 413 from the headers, or as soon as a chunked body passes the limit.
+    Being the request serve's daphne builds, it also lets go of its channel once daphne upgrades it
+    to a WebSocket (core.daphne_tuning.release_upgraded_channel)."""
 
     _limit = 0
     _received = 0
