@@ -208,6 +208,26 @@ def test_serve_binds_loopback_only_by_default(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_serve_listens_with_a_backlog_a_reconnect_storm_fits_in(tmp_path: Path) -> None:
+    """Twisted's default backlog of 50 dropped the SYNs of sockets reconnecting at once (the
+    bench's storm: handshakes timing out, clients backing off for seconds)."""
+    from core.management.commands.serve import LISTEN_BACKLOG
+
+    port = free_port()
+    env = serve_env(f"sqlite:///{tmp_path / 'backlog.sqlite3'}", DB_SYNC="true")
+    server = Serve.launch(tmp_path, "backlog", env, "--port", str(port))
+    try:
+        server.wait_for(lambda: ready(port))
+        # For a listening socket `ss` shows its backlog as Send-Q; the kernel caps it at somaxconn.
+        listed = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        cap = int(Path("/proc/sys/net/core/somaxconn").read_text())
+        assert int(listed[2]) == min(LISTEN_BACKLOG, cap) > 50, listed
+    finally:
+        server.stop()
+
+
 # --- Item: a port already in use ------------------------------------------------------------
 
 

@@ -28,6 +28,10 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 # pg_advisory_lock key of the start-up database work ("chatmigr" in ASCII); advisory locks are
 # per database, so deployments sharing one PostgreSQL server never wait for each other.
 STARTUP_LOCK_KEY = 0x636861746D696772
+# Connections the kernel queues for the listener before daphne accepts them (Twisted's default is 50;
+# uvicorn's and gunicorn's 2048; the kernel caps it at net.core.somaxconn). A reconnect storm
+# overflowing 50 has its SYNs dropped and retried seconds later (docs/benchmarks.md, "listen backlog").
+LISTEN_BACKLOG = 2048
 
 
 def graceful_server_class() -> type:
@@ -198,7 +202,9 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"] or settings.PORT
         server = server_class(
             application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
+            endpoints=[
+                f"{e}:backlog={LISTEN_BACKLOG}" for e in build_endpoint_description_strings(host=host, port=port)
+            ],
             action_logger=AccessLog(),
             # Frames over 64 KiB are refused by the server itself with close code 1009.
             websocket_max_message_size=settings.WS_MAX_FRAME_BYTES,
