@@ -170,11 +170,10 @@ def spooled_body(protocol: Any, scope: dict[str, Any]) -> IO[bytes] | None:
     return body  # type: ignore[no-any-return]
 
 
-def create_spooled_application(server: Any, protocol: Any, scope: dict[str, Any], body: IO[bytes]) -> Any:
-    """daphne's Server.create_application, with a SpooledBodyQueue: the same steps as daphne's own
-    (which names its queue class itself)."""
+def create_application_with(server: Any, protocol: Any, scope: dict[str, Any], queue: Any) -> Any:
+    """daphne's Server.create_application with `queue` as the application's input queue (anything
+    with `put_nowait` and `get`): the same steps as daphne's own, which names its queue class itself."""
     assert "application_instance" not in server.connections[protocol]
-    queue = SpooledBodyQueue(body)
     scope.setdefault("asgi", {"version": "3.0"})
     instance = server.application(scope=scope, receive=queue.get, send=partial(server.handle_reply, protocol))
     if protocol not in server.connections:

@@ -71,6 +71,7 @@ def check(replies):
     result["channels"] = sum(isinstance(o, HTTPChannel) for o in gc.get_objects())
     sockets = [p for p in server.connections if hasattr(p, "sendCloseFrame")]  # the WebSocket protocols
     result["producers"] = [type(p.transport.producer).__name__ for p in sockets]
+    result["queues"] = [type(p.application_queue).__name__ for p in sockets]
     result["replies"] = replies
     reactor.stop()
 
@@ -103,7 +104,8 @@ print(json.dumps(result))
 
 def test_an_upgraded_socket_leaves_no_http_channel_behind(tmp_path: Any) -> None:
     """Under serve's daphne, 20 open sockets keep none of their upgrade requests' HTTP channels
-    (the transport's producer was the channel) and still answer frames."""
+    (the transport's producer was the channel), wait for frames in an Inbox rather than an
+    asyncio.Queue, and still answer frames."""
     import json
     import os
     import subprocess
@@ -126,4 +128,5 @@ def test_an_upgraded_socket_leaves_no_http_channel_behind(tmp_path: Any) -> None
     assert "error" not in result, result
     assert result["replies"] == ["unauthenticated"] * 20
     assert result["producers"] == ["NoneType"] * 20
+    assert result["queues"] == ["Inbox"] * 20
     assert result["channels"] == 0

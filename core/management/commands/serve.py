@@ -43,8 +43,14 @@ def graceful_server_class() -> type:
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, reactor, task
 
-    from core.daphne_body_limit import create_spooled_application, spooled_body, use_body_limited_requests
+    from core.daphne_body_limit import (
+        SpooledBodyQueue,
+        create_application_with,
+        spooled_body,
+        use_body_limited_requests,
+    )
     from core.daphne_tuning import lazy_debug_arguments
+    from core.layers import Inbox
 
     class GracefulServer(Server):  # type: ignore[misc]
         # Set by the command: called once the listener is up (so "Serving on" is never printed for a
@@ -72,9 +78,13 @@ def graceful_server_class() -> type:
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
             # A body Twisted spooled to disk is read from there as the application asks for it.
             body = spooled_body(protocol, scope)
-            if body is None:
-                return super().create_application(protocol, scope)
-            return create_spooled_application(self, protocol, scope, body)
+            if body is not None:
+                return create_application_with(self, protocol, scope, SpooledBodyQueue(body))
+            if scope.get("type") == "websocket":
+                # A socket's frames wait in a slotted inbox rather than an asyncio.Queue (its deques,
+                # Event and dict), for as long as the socket is open (docs/benchmarks.md, "input queue").
+                return create_application_with(self, protocol, scope, Inbox())
+            return super().create_application(protocol, scope)
 
         def kill_all_applications(self) -> Any:
             closing = defer.ensureDeferred(self.close_websockets())
