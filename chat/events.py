@@ -166,12 +166,16 @@ def reaction_changed(message: Message, user_id: int, emoji: str, *, added: bool)
         _to_room_and_participants(message, "reaction_removed", data)
 
 
-def presence_changed(user_id: int, is_online: bool, last_seen_at: datetime | None, partner_ids: list[int]) -> None:
-    """presence to every user who shares a conversation with `user_id` (lossy by design)."""
-    if not partner_ids:
-        return
-    data = payloads.presence(user_id, is_online, last_seen_at)
-    _after_commit("presence", lambda: [_to([user_group(p) for p in partner_ids], "presence", data, "user")])
+def presence_changed(changes: list[tuple[int, bool, datetime | None, list[int]]]) -> None:
+    """For each (user id, online, last seen, partner ids): presence to every user who shares a
+    conversation with that user, all in one publish (lossy by design)."""
+    items = [
+        _to([user_group(p) for p in partners], "presence", payloads.presence(user_id, is_online, seen), "user")
+        for user_id, is_online, seen, partners in changes
+        if partners
+    ]
+    if items:
+        _after_commit("presence", lambda: items)
 
 
 def typing(user_id: int, conversation_id: int, *, stopped: bool) -> None:

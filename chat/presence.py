@@ -43,22 +43,43 @@ def gone_key(user_id: int) -> str:
     return f"presence:gone:{user_id}"
 
 
-@lossy(lambda: (0, False))
 def socket_connected(user_id: int, channel_name: str) -> tuple[int, bool]:
-    """Record a socket, in one round trip: how many live sockets the user then has on every
-    process, and whether coming online is news. Over MAX_SOCKETS_PER_USER the socket is not
-    kept. On the user's first socket the closes they came back from no longer count, and it is
-    news unless they were announced online and their offline was not announced yet (back within
-    PRESENCE_GRACE_SECONDS). (0, False) when the store is unreachable: then neither the cap nor
-    an announcement applies."""
-    first = FirstMember(
-        cap=settings.MAX_SOCKETS_PER_USER,
-        clear_key=gone_key(user_id),
-        flag_key=announced_key(user_id),
-        flag_member="online",
-        flag_ttl=_announced_ttl(),
-    )
-    return store.shared().add_first(user_key(user_id), channel_name, PRESENCE_TTL_SECONDS, first)
+    """`sockets_connected` for one socket."""
+    return sockets_connected([(user_id, channel_name)])[0]
+
+
+def sockets_connected(sockets: list[tuple[int, str]]) -> list[tuple[int, bool]]:
+    """Record each (user id, channel name) socket, in order and in one round trip: how many live
+    sockets its user then has on every process, and whether coming online is news. Over
+    MAX_SOCKETS_PER_USER the socket is not kept. On the user's first socket the closes they came
+    back from no longer count, and it is news unless they were announced online and their offline
+    was not announced yet (back within PRESENCE_GRACE_SECONDS). (0, False) for each when the store
+    is unreachable: then neither the cap nor an announcement applies."""
+    recorded = _sockets_connected(sockets)
+    return recorded if recorded is not None else [(0, False)] * len(sockets)
+
+
+def _unrecorded() -> list[tuple[int, bool]] | None:
+    return None
+
+
+@lossy(_unrecorded)
+def _sockets_connected(sockets: list[tuple[int, str]]) -> list[tuple[int, bool]] | None:
+    entries = [
+        (
+            user_key(user_id),
+            channel_name,
+            FirstMember(
+                cap=settings.MAX_SOCKETS_PER_USER,
+                clear_key=gone_key(user_id),
+                flag_key=announced_key(user_id),
+                flag_member="online",
+                flag_ttl=_announced_ttl(),
+            ),
+        )
+        for user_id, channel_name in sockets
+    ]
+    return store.shared().add_first_all(entries, PRESENCE_TTL_SECONDS)
 
 
 @lossy(lambda: None)

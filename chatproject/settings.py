@@ -294,7 +294,7 @@ MESSAGE_EDIT_WINDOW_SECONDS = parse_window(
 # A socket's presence entries lapse this long after its process stops refreshing them (a process
 # killed without running disconnect); open sockets refresh every third of it.
 PRESENCE_TTL_SECONDS = env.integer("PRESENCE_TTL_SECONDS", 60, minimum=3, maximum=3600)
-# Group commit (chat/ws/sends.py): at most this many sends per batch, and this many batches of
+# Group commit (chat/ws/batches.py): at most this many sends per batch, and this many batches of
 # a process being stored at once.
 SEND_BATCH_MAX = env.integer("SEND_BATCH_MAX", 64, maximum=1000)
 SEND_BATCHES_IN_FLIGHT = env.integer("SEND_BATCHES_IN_FLIGHT", 1, maximum=64)

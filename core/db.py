@@ -6,6 +6,7 @@ lookups every request makes (docs/benchmarks.md, "row loader"); it applies the O
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -64,6 +65,42 @@ def by_pk_with[M: models.Model](
         row = cursor.fetchone()
     if row is None:
         return None
+    return _loaded(model, row, attnames, converters)
+
+
+# Rows whose primary key is in a list given as one parameter, so the statement's text (and with it
+# its prepared plan) is the same for any number of keys.
+_IN_LIST = {
+    "postgresql": "= ANY(%s)",
+    "sqlite": "IN (SELECT value FROM json_each(%s))",
+}
+
+
+def by_pks_with[M: models.Model](
+    model: type[M], pks: Sequence[int], extra: Sequence[str] = ()
+) -> dict[int, tuple[M, tuple[Any, ...]]]:
+    """The rows of `model` with these primary keys, each with the SQL expressions `extra` selected
+    beside it (they may name the row's table-qualified columns), in one statement:
+    {pk: (row, the expressions' values)}; keys that name no row, or cannot be one, are left out."""
+    keys = sorted({pk for pk in pks if 0 < pk <= MAX_ID})
+    if not keys:
+        return {}
+    columns, where, attnames, converters = _select(model, connection.vendor)
+    where = where.removesuffix("= %s") + _IN_LIST[connection.vendor]
+    sql = f"SELECT {', '.join([columns, *extra])} {where}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [keys if connection.vendor == "postgresql" else json.dumps(keys)])
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        loaded = _loaded(model, row, attnames, converters)
+        found[int(loaded[0].pk)] = loaded
+    return found
+
+
+def _loaded[M: models.Model](
+    model: type[M], row: Sequence[Any], attnames: list[str], converters: _Converters
+) -> tuple[M, tuple[Any, ...]]:
     values = list(row[: len(attnames)])
     for index, chain in converters:
         for convert, column in chain:

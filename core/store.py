@@ -50,7 +50,7 @@ def lossy[T](default: Callable[[], T]) -> Callable[[Callable[..., T]], Callable[
 
 @dataclass(frozen=True, slots=True)
 class FirstMember:
-    """What `Store.add_first` changes around a key's members (see there)."""
+    """What `Store.add_first_all` changes around a key's members (see there)."""
 
     cap: int
     clear_key: str
@@ -66,11 +66,12 @@ class Store(Protocol):
     def remove(self, key: str, member: str) -> int:
         """Remove `member`; return how many live members are left."""
 
-    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
-        """`add`, in one atomic step with what a key's first member changes: over `first.cap`
-        live members the member is removed again; as the only one, `first.clear_key` is dropped
-        and `first.flag_member` added to `first.flag_key`. Returns the live count with the member
-        and whether that flag was newly raised."""
+    def add_first_all(self, entries: list[tuple[str, str, FirstMember]], ttl: float) -> list[tuple[int, bool]]:
+        """For each (key, member, first), in order and in one round trip where the store has them:
+        `add`, in one atomic step with what a key's first member changes: over `first.cap` live
+        members the member is removed again; as the only one, `first.clear_key` is dropped and
+        `first.flag_member` added to `first.flag_key`. Returns, per entry, the live count with the
+        member and whether that flag was newly raised."""
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         """`add` for each (key, member), in one round trip where the store has them."""
@@ -124,7 +125,10 @@ class MemoryStore:
             self._data.pop(key, None)
         return count
 
-    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
+    def add_first_all(self, entries: list[tuple[str, str, FirstMember]], ttl: float) -> list[tuple[int, bool]]:
+        return [self._add_first(key, member, ttl, first) for key, member, first in entries]
+
+    def _add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
         now = time.time()
         with self._lock:
             members = self._live(key, now)
@@ -247,13 +251,15 @@ class RedisStore:
     def remove(self, key: str, member: str) -> int:
         return int(self._remove(keys=[self.key(key)], args=[time.time(), member]))
 
-    def add_first(self, key: str, member: str, ttl: float, first: FirstMember) -> tuple[int, bool]:
+    def add_first_all(self, entries: list[tuple[str, str, FirstMember]], ttl: float) -> list[tuple[int, bool]]:
         now = time.time()
-        keys = [self.key(key), self.key(first.clear_key), self.key(first.flag_key)]
-        args: list[str | int | float] = [now, now + ttl, member, int(ttl * 1000) + 1000, first.cap]
-        args += [first.flag_member, now + first.flag_ttl, int(first.flag_ttl * 1000) + 1000]
-        count, raised = self._add_first(keys=keys, args=args)
-        return int(count), bool(raised)
+        pipe = self._redis.pipeline(transaction=False)
+        for key, member, first in entries:
+            keys = [self.key(key), self.key(first.clear_key), self.key(first.flag_key)]
+            args: list[str | int | float] = [now, now + ttl, member, int(ttl * 1000) + 1000, first.cap]
+            args += [first.flag_member, now + first.flag_ttl, int(first.flag_ttl * 1000) + 1000]
+            self._add_first(keys=keys, args=args, client=pipe)
+        return [(int(count), bool(raised)) for count, raised in pipe.execute()]
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         now = time.time()

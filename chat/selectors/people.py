@@ -11,33 +11,38 @@ from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from chat.models import Block, Conversation
-from core.db import by_pk_with
+from core.db import by_pks_with
 
 _CONVERSATION = Conversation._meta.db_table
 _BLOCK = Block._meta.db_table
 
-# Partners of a pair in which neither blocks the other: a blocked pair hears nothing of each other.
-_PARTNERS_SQL = f"""
-SELECT CASE WHEN c.participant_1_id = %s THEN c.participant_2_id ELSE c.participant_1_id END AS other
-  FROM {_CONVERSATION} c
- WHERE (c.participant_1_id = %s OR c.participant_2_id = %s)
-   AND NOT EXISTS (SELECT 1 FROM {_BLOCK} b
+# Partners of {me} in pairs in which neither blocks the other: a blocked pair hears nothing of each other.
+_PARTNERS = """
+SELECT CASE WHEN c.participant_1_id = {me} THEN c.participant_2_id ELSE c.participant_1_id END AS other
+  FROM {conversation} c
+ WHERE (c.participant_1_id = {me} OR c.participant_2_id = {me})
+   AND NOT EXISTS (SELECT 1 FROM {block} b
                     WHERE (b.blocker_id = c.participant_1_id AND b.blocked_id = c.participant_2_id)
                        OR (b.blocker_id = c.participant_2_id AND b.blocked_id = c.participant_1_id))
-"""  # noqa: S608 - table names only
+"""
 
-_BLOCKED_EITHER_WAY_SQL = f"""
-SELECT blocked_id AS other FROM {_BLOCK} WHERE blocker_id = %s
+_BLOCKED_EITHER_WAY = """
+SELECT blocked_id AS other FROM {block} WHERE blocker_id = {me}
 UNION
-SELECT blocker_id FROM {_BLOCK} WHERE blocked_id = %s
-"""  # noqa: S608 - table name only
+SELECT blocker_id FROM {block} WHERE blocked_id = {me}
+"""
 
-# Beside a user's row (core.db.by_pk_with), by database: whom they block or are blocked by, and
-# their partners, each as one comma-separated value, so the row and both lists are one statement.
+_PARTNERS_SQL = _PARTNERS.format(me="%s", conversation=_CONVERSATION, block=_BLOCK)
+
+# Beside each user's row (core.db.by_pks_with), by database: whom they block or are blocked by, and
+# their partners, each as one comma-separated value, so the rows and their lists are one statement.
+_OUTER_USER = f'"{User._meta.db_table}"."{User._meta.pk.column}"'
+_OWNERS_BLOCKED = _BLOCKED_EITHER_WAY.format(me=_OUTER_USER, block=_BLOCK)
+_OWNERS_PARTNERS = _PARTNERS.format(me=_OUTER_USER, conversation=_CONVERSATION, block=_BLOCK)
 _SOCKET_OWNER_LISTS = {
     vendor: [
-        f"(SELECT {aggregate} FROM ({_BLOCKED_EITHER_WAY_SQL}) AS blocked)",  # noqa: S608 - constants only
-        f"(SELECT {aggregate} FROM ({_PARTNERS_SQL}) AS partners)",  # noqa: S608 - constants only
+        f"(SELECT {aggregate} FROM ({_OWNERS_BLOCKED}) AS blocked)",  # noqa: S608 - constants only
+        f"(SELECT {aggregate} FROM ({_OWNERS_PARTNERS}) AS partners)",  # noqa: S608 - constants only
     ]
     for vendor, aggregate in (
         ("postgresql", "string_agg(CAST(other AS TEXT), ',')"),
@@ -51,7 +56,7 @@ def partner_ids(user_id: int) -> list[int]:
     (presence recipients).
 
     Runs on every socket's last disconnect, so it is a plain statement (docs/benchmarks.md,
-    "partners"); a socket's start reads it with `socket_owner`.
+    "partners"); a socket's start reads it with `socket_owners`.
     """
     with connection.cursor() as cursor:
         cursor.execute(_PARTNERS_SQL, [user_id] * 3)
@@ -69,14 +74,15 @@ class SocketOwner:
     partners: list[int]
 
 
-def socket_owner(user_id: int) -> SocketOwner | None:
-    """The user's row, whom they block or are blocked by and `partner_ids`, in one statement (a socket's
-    start makes it: docs/benchmarks.md, "one connect statement"); None for no such user."""
-    found = by_pk_with(User, user_id, _SOCKET_OWNER_LISTS[connection.vendor], [user_id] * 5)
-    if found is None:
-        return None
-    user, (blocked, partners) = found
-    return SocketOwner(user, frozenset(_ids(blocked)), _ids(partners))
+def socket_owners(user_ids: list[int]) -> dict[int, SocketOwner]:
+    """Each user's row, whom they block or are blocked by and `partner_ids`, in one statement for
+    them all (the sockets that start together make it: docs/benchmarks.md, "connect batches");
+    users that do not exist are left out."""
+    found = by_pks_with(User, user_ids, _SOCKET_OWNER_LISTS[connection.vendor])
+    return {
+        pk: SocketOwner(user, frozenset(_ids(blocked)), _ids(partners))
+        for pk, (user, (blocked, partners)) in found.items()
+    }
 
 
 def _ids(joined: str | None) -> list[int]:

@@ -1,7 +1,7 @@
 """Sending and deleting messages: every rule checked once, here, for REST and the socket alike.
 
 Sends that arrive together (a socket process collects them while the previous batch is being
-stored: chat.ws.sends) go through `send_messages` as one batch: the facts their rules need are
+stored: chat.ws.batches) go through `send_messages` as one batch: the facts their rules need are
 read in one statement, the rules are checked per send in Python, and the sends that pass are
 stored by one statement and published in one round trip. A single send is a batch of one.
 """

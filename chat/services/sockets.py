@@ -6,6 +6,7 @@ The socket session (chat.ws) calls these; each publishes through chat.events lik
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -16,33 +17,55 @@ from accounts.models import User
 from chat import events, presence, ratelimit
 from chat.access import conversation_of_participant, require_participant
 from chat.models import Conversation
-from chat.selectors.people import partner_ids, socket_owner
+from chat.selectors.people import SocketOwner, partner_ids, socket_owners
+from core.errors import DomainError
 
 
 class TooManySockets(Exception):
     """The user already has MAX_SOCKETS_PER_USER sockets open, on all processes together."""
 
 
-def socket_opened(
-    *, user_id: int, channel_name: str, accept: Callable[[User | None], SocketIdentity]
-) -> tuple[SocketIdentity, frozenset[int]]:
-    """The user (`accept` checks the row, None for none, against the caller's credentials and
-    raises to refuse it) and the socket recorded for it, in one statement and one store
-    round trip (docs/benchmarks.md, "one connect statement"); on the user's first socket everyone
-    who shares a conversation is told, unless they were still announced online (back within
-    PRESENCE_GRACE_SECONDS). Returns the identity and whom the user blocks or is blocked by: the
-    socket drops the events between them. Raises what `accept` raises, or TooManySockets (the socket
-    is not kept) over MAX_SOCKETS_PER_USER."""
-    owner = socket_owner(user_id)
-    identity = accept(owner.user if owner is not None else None)
-    blocked, partners = (owner.blocked, owner.partners) if owner is not None else (frozenset[int](), [])
-    user = identity.user
-    count, news = presence.socket_connected(user.pk, channel_name)
-    if count > settings.MAX_SOCKETS_PER_USER:
-        raise TooManySockets
-    if news:
-        events.presence_changed(user.pk, True, user.last_seen_at, partners)
-    return identity, blocked
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A socket starting: its token's user id, its channel, and `accept`, which checks the user's
+    row (None for none) against the socket's credentials and raises a DomainError to refuse it."""
+
+    user_id: int
+    channel_name: str
+    accept: Callable[[User | None], SocketIdentity]
+
+
+type Opened = tuple[SocketIdentity, frozenset[int]] | DomainError | TooManySockets
+
+
+def sockets_opened(openings: list[Opening]) -> list[Opened]:
+    """The sockets that start together on a process, in one statement and one store round trip
+    (docs/benchmarks.md, "connect batches"): for each, in order, its identity and whom its user
+    blocks or is blocked by (the socket drops the events between them), or what refused it: what
+    `accept` raised, or TooManySockets (the socket is not kept) over MAX_SOCKETS_PER_USER. On a
+    user's first socket everyone who shares a conversation with them is told, unless they were
+    still announced online (back within PRESENCE_GRACE_SECONDS)."""
+    owners = socket_owners([o.user_id for o in openings])
+    answers: list[Opened] = []
+    accepted: list[tuple[int, SocketIdentity, SocketOwner | None]] = []
+    for index, opening in enumerate(openings):
+        owner = owners.get(opening.user_id)
+        try:
+            identity = opening.accept(owner.user if owner is not None else None)
+        except DomainError as exc:
+            answers.append(exc)
+            continue
+        answers.append((identity, owner.blocked if owner is not None else frozenset()))
+        accepted.append((index, identity, owner))
+    recorded = presence.sockets_connected([(i.user.pk, openings[n].channel_name) for n, i, _ in accepted])
+    online: list[tuple[int, bool, datetime | None, list[int]]] = []
+    for (index, identity, owner), (count, news) in zip(accepted, recorded, strict=True):
+        if count > settings.MAX_SOCKETS_PER_USER:
+            answers[index] = TooManySockets()
+        elif news and owner is not None:
+            online.append((identity.user.pk, True, identity.user.last_seen_at, owner.partners))
+    events.presence_changed(online)
+    return answers
 
 
 def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -> None:
@@ -66,7 +89,7 @@ def went_offline(*, user_id: int, last_seen_at: datetime) -> None:
     """Tell partners the user went offline, unless a socket of theirs came back since their last
     one closed at `last_seen_at` (once, on whichever process asks first)."""
     if presence.announce_offline(user_id, _since(last_seen_at)):
-        events.presence_changed(user_id, False, last_seen_at, partner_ids(user_id))
+        events.presence_changed([(user_id, False, last_seen_at, partner_ids(user_id))])
 
 
 def _since(moment: datetime) -> str:

@@ -25,10 +25,10 @@ from accounts.auth import SocketIdentity, identity_from_access_token, validated_
 from chat import metrics, payloads
 from chat.services import conversations, edits, messages, reactions, sockets
 from chat.validation import EditRequest, ReactionRequest, SendRequest
+from chat.ws.batches import queue_for_loop
 from chat.ws.dispatch import dispatch_in_order
 from chat.ws.protocol import SERVER_EVENTS, FrameError, encode, parse_frame, validate_data
 from chat.ws.receipts import coalescer_for_loop
-from chat.ws.sends import queue_for_loop
 from chat.ws.session import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHENTICATED, CLOSE_UNAVAILABLE, Session, in_thread
 from core import metrics as core_metrics
 from core.errors import DomainError, Forbidden, Unauthenticated
@@ -214,7 +214,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         return {"conversationId": conversation_id}
 
     async def on_send_message(self, request: SendRequest) -> dict[str, Any]:
-        answer = await queue_for_loop(_sends_in_thread).submit(messages.Send(self.session.require_user(), request))
+        sends = queue_for_loop(
+            _sends_in_thread, max_batch=settings.SEND_BATCH_MAX, in_flight=settings.SEND_BATCHES_IN_FLIGHT
+        )
+        answer = await sends.submit(messages.Send(self.session.require_user(), request))
         if isinstance(answer, DomainError):
             raise answer
         return answer

@@ -27,6 +27,7 @@ from chat import events, presence
 from chat.access import conversation_of_participant
 from chat.models import Conversation
 from chat.services import sockets
+from chat.ws.batches import queue_for_loop
 from core.errors import Unauthenticated
 
 logger = logging.getLogger("chat.socket")
@@ -52,6 +53,17 @@ def in_thread[R](func: Callable[..., R]) -> Callable[..., Awaitable[R]]:
             close_old_connections()
 
     return SyncToAsync(wrapped, thread_sensitive=False)
+
+
+# Sockets that start together on a process, per worker-thread call (one statement, one Redis
+# round trip): a reconnect storm's sockets come back in a few calls, and a batch's statement stays
+# small. Two batches at once keep the pool's other connections for frames.
+CONNECT_BATCH_MAX = 100
+CONNECT_BATCHES_IN_FLIGHT = 2
+
+
+async def _openings_in_thread(openings: list[sockets.Opening]) -> list[sockets.Opened]:
+    return await in_thread(sockets.sockets_opened)(openings)
 
 
 class Socket(Protocol):
@@ -91,9 +103,9 @@ class Session:
             self.socket.close_soon(CLOSE_UNAUTHENTICATED)
 
     async def start(self, token: Token) -> SocketIdentity | None:
-        """Join the personal room, then check the token's user and come online in one worker-thread
-        call (docs/benchmarks.md, "one connect hop": `sockets.socket_opened`); None when the
-        channel layer is unreachable.
+        """Join the personal room, then check the token's user and come online with the sockets
+        starting beside it, in one worker-thread call (chat.ws.batches; docs/benchmarks.md,
+        "connect batches": `sockets.sockets_opened`); None when the channel layer is unreachable.
         The room comes first, so no block or event committed after the user's state was read is
         missed: the consumer handles what arrives meanwhile once the session has started."""
         user_id = token_user_id(token)
@@ -106,14 +118,18 @@ class Session:
             # shows here: the client retries with backoff.
             logger.warning("channel layer unavailable: closing the new socket", exc_info=True)
             return None
+        opening = sockets.Opening(user_id, self.socket.channel_name, functools.partial(identity_of, token))
         try:
-            identity, blocked = await in_thread(sockets.socket_opened)(
-                user_id=user_id, channel_name=self.socket.channel_name, accept=functools.partial(identity_of, token)
-            )
+            opened = await queue_for_loop(
+                _openings_in_thread, max_batch=CONNECT_BATCH_MAX, in_flight=CONNECT_BATCHES_IN_FLIGHT
+            ).submit(opening)
+            if not isinstance(opened, tuple):
+                raise opened
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.socket.channel_layer.group_discard(group, self.socket.channel_name)
             raise
+        identity, blocked = opened
         self.user = identity.user
         self.blocked = blocked
         self.renew(identity)

@@ -241,7 +241,7 @@ async def test_a_new_socket_is_closed_with_1011_when_the_database_fails_during_c
 
     token = await database_sync_to_async(lambda: tokens_for(alice)["access"])()
     open_before = metrics.OPEN_SOCKETS._value.get()
-    monkeypatch.setattr("chat.selectors.people.by_pk_with", down)
+    monkeypatch.setattr("chat.selectors.people.by_pks_with", down)
     communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
     connected, _ = await communicator.connect()
     assert connected

@@ -15,7 +15,7 @@ from django.db import transaction
 from accounts.models import User
 from chat import events
 from chat.models import Block, Conversation, Message
-from chat.selectors.people import partner_ids, socket_owner
+from chat.selectors.people import partner_ids, socket_owners
 from chat.services.conversations import mark_read
 from chat.services.messages import delete_message
 from chat.services.moderation import moderate_messages
@@ -183,24 +183,27 @@ def test_partner_ids_are_everyone_sharing_a_conversation_either_side(
     assert partner_ids(make_user("loner").pk) == []
 
 
-def test_a_socket_owner_is_the_user_row_with_blocks_either_way_and_partners_in_one_statement(
+def test_socket_owners_are_the_user_rows_with_blocks_either_way_and_partners_in_one_statement(
     alice: User, bob: User, carol: User, make_user: Any, django_assert_num_queries: Any
 ) -> None:
-    dave, erin = make_user("dave"), make_user("erin")
+    dave, erin, loner = make_user("dave"), make_user("erin"), make_user("loner")
     send(alice, bob)
     send(carol, alice)
     send(alice, dave)
     Block.objects.create(blocker=alice, blocked=dave)  # alice blocks dave: no presence between them
     Block.objects.create(blocker=erin, blocked=alice)  # erin blocks alice, who shares nothing with her
     with django_assert_num_queries(1):
-        owner = socket_owner(alice.pk)
-    assert owner is not None
+        owners = socket_owners([alice.pk, bob.pk, dave.pk, loner.pk, 10**12, alice.pk])
+    assert set(owners) == {alice.pk, bob.pk, dave.pk, loner.pk}  # no row for an id that names no one
+    owner = owners[alice.pk]
     assert owner.blocked == {dave.pk, erin.pk}
     assert sorted(owner.partners) == sorted(partner_ids(alice.pk)) == sorted([bob.pk, carol.pk])
+    # Each row gets its own lists, not its neighbours' in the statement.
+    assert (owners[bob.pk].blocked, owners[bob.pk].partners) == (frozenset(), [alice.pk])
+    assert (owners[dave.pk].blocked, owners[dave.pk].partners) == (frozenset({alice.pk}), [])
+    assert (owners[loner.pk].blocked, owners[loner.pk].partners) == (frozenset(), [])
     fresh = User.objects.get(pk=alice.pk)
     assert [getattr(owner.user, f.attname) for f in User._meta.concrete_fields] == [
         getattr(fresh, f.attname) for f in User._meta.concrete_fields
     ]
-    loner = socket_owner(make_user("loner").pk)
-    assert loner is not None and (loner.blocked, loner.partners) == (frozenset(), [])
-    assert socket_owner(10**12) is None
+    assert socket_owners([10**12, 0, -1]) == {}

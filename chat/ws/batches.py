@@ -1,10 +1,11 @@
-"""Group commit for the sockets of this process: sends that arrive together are stored together.
+"""Group commit for the sockets of this process: what arrives together is done together.
 
-While a batch is being stored, the send_message frames that arrive meanwhile wait here; when a
-batch finishes, the next takes all of them (up to SEND_BATCH_MAX). A quiet process sends
-batches of one with no added wait; a busy one stores and publishes many sends per database
-and Redis round trip (docs/benchmarks.md, "group commit"). Each send is still answered on its
-own: its ack, or its own error.
+While a batch runs, the items that arrive meanwhile wait here; when a batch finishes, the next
+takes all of them (up to its queue's max_batch). A quiet process runs batches of one with no added
+wait; a busy one makes one worker-thread call, one statement and one Redis round trip for many
+(docs/benchmarks.md, "group commit", "connect batches"). Each item is still answered on its own:
+its result, or its own error. Socket sends (chat.ws.consumer) and socket starts (chat.ws.session)
+each have their queue.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from django.conf import settings
 
 
 class BatchQueue[T, R]:
@@ -62,15 +61,18 @@ class BatchQueue[T, R]:
             self._start_batches()
 
 
-_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BatchQueue[Any, Any]] = weakref.WeakKeyDictionary()
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Callable[..., Any], BatchQueue[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def queue_for_loop[T, R](run: Callable[[list[T]], Awaitable[list[R]]]) -> BatchQueue[T, R]:
-    """This event loop's queue (one per process under daphne; one per test loop in tests)."""
-    loop = asyncio.get_running_loop()
-    queue = _queues.get(loop)
+def queue_for_loop[T, R](
+    run: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int, in_flight: int
+) -> BatchQueue[T, R]:
+    """This event loop's queue for `run` (one per process under daphne; one per test loop in
+    tests), made with these limits the first time it is asked for."""
+    queues = _queues.setdefault(asyncio.get_running_loop(), {})
+    queue = queues.get(run)
     if queue is None:
-        queue = _queues[loop] = BatchQueue(
-            run, max_batch=settings.SEND_BATCH_MAX, in_flight=settings.SEND_BATCHES_IN_FLIGHT
-        )
+        queue = queues[run] = BatchQueue(run, max_batch=max_batch, in_flight=in_flight)
     return queue

@@ -1,4 +1,4 @@
-"""chat.ws.sends.BatchQueue: what arrives while a batch is stored goes out as the next batch."""
+"""chat.ws.batches.BatchQueue: what arrives while a batch runs goes out as the next batch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chat.ws.sends import BatchQueue
+from chat.ws.batches import BatchQueue
 
 
 class Recorder:
