@@ -158,3 +158,35 @@ def test_ticks_block_mute_archive_unread_and_report(server: LiveServer, contexts
     expect(receipt(b, "back again")).to_have_attribute("data-receipt", "read")
 
     assert errors == [], errors
+
+
+def test_an_open_mute_menu_stays_open_while_the_list_reloads(
+    server: LiveServer, contexts: list[BrowserContext]
+) -> None:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    alice = server.register("alice_m", PASSWORD)
+    bob = server.register("bob_m", PASSWORD)
+    carol = server.register("carol_m", PASSWORD)
+    server.send(bob["access"], alice["user"]["id"], "hi alice")
+
+    errors: list[str] = []
+    a = open_page(contexts[0], server, errors)
+    log_in(a, "alice_m")
+    conversation_with(a, "bob_m").click()
+    expect(messages(a)).to_have_text(["hi alice"])
+    a.click("#mute-button")
+    expect(a.locator("[data-mute-hours='8']")).to_be_visible()
+    # A message in a conversation the page does not know reloads the lists (and the header's state).
+    server.send(carol["access"], alice["user"]["id"], "new here")
+    expect(conversation_with(a, "carol_m")).to_be_visible()
+    expect(a.locator("[data-mute-hours='8']")).to_be_visible()
+    a.locator("[data-mute-hours='8']").click()
+    expect(a.locator("#unmute-button")).to_be_visible()
+    expect(a.locator("#mute-menu")).to_be_hidden()
+    # Opening another conversation closes the menu there.
+    a.click("#unmute-button")
+    a.click("#mute-button")
+    expect(a.locator("[data-mute-hours='8']")).to_be_visible()
+    conversation_with(a, "carol_m").click()
+    expect(a.locator("[data-mute-hours='8']")).to_be_hidden()
+    assert errors == []

@@ -195,6 +195,7 @@ function showState() {
   const c = open.id ? conversationById(open.id) : null;
   const blockedByMe = state.blocked.has(open.other.id);
   ui.showConversationState({
+    conversationId: open.id ?? null,
     hasConversation: Boolean(open.id),
     blocked: blockedByMe || Boolean(c?.blocked),
     blockedByMe,

@@ -187,9 +187,13 @@ export function renderConversations(conversations, { currentId, isOnline, onOpen
 
 // The header's mute / archive / block controls and what blocking means for the composer.
 // `blockedByMe`: I block them (I can unblock); `blocked` alone: they block me.
-export function showConversationState({ hasConversation, blocked, blockedByMe, muted, mutedUntil, archived }) {
-  $("#mute-menu").hidden = muted || !hasConversation;
-  $("#mute-menu").open = false;
+// Shown again on every list reload and block change: an open mute menu closes only when it hides
+// or another conversation opens, not while someone is choosing from it.
+export function showConversationState({ conversationId, hasConversation, blocked, blockedByMe, muted, mutedUntil, archived }) {
+  const menu = $("#mute-menu");
+  menu.hidden = muted || !hasConversation;
+  if (menu.hidden || menu.dataset.conversation !== String(conversationId)) menu.open = false;
+  menu.dataset.conversation = String(conversationId);
   $("#unmute-button").hidden = !muted || !hasConversation;
   $("#archive-button").hidden = !hasConversation;
   $("#unmute-button").title = mutedUntil ? `Muted until ${new Date(mutedUntil).toLocaleString()}` : "Muted until you unmute";
