@@ -15,10 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
+
+# One script call of a pipeline: the script, its keys and its arguments.
+type _ScriptCall = tuple[Script, list[str], list[str | int | float]]
 
 # What a store call raises when its backend is unreachable; callers decide to fail open.
 STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
@@ -253,27 +259,47 @@ class RedisStore:
 
     def add_first_all(self, entries: list[tuple[str, str, FirstMember]], ttl: float) -> list[tuple[int, bool]]:
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
+        calls: list[_ScriptCall] = []
         for key, member, first in entries:
             keys = [self.key(key), self.key(first.clear_key), self.key(first.flag_key)]
             args: list[str | int | float] = [now, now + ttl, member, int(ttl * 1000) + 1000, first.cap]
             args += [first.flag_member, now + first.flag_ttl, int(first.flag_ttl * 1000) + 1000]
-            self._add_first(keys=keys, args=args, client=pipe)
-        return [(int(count), bool(raised)) for count, raised in pipe.execute()]
+            calls.append((self._add_first, keys, args))
+        return [(int(count), bool(raised)) for count, raised in self._run_scripts(calls)]
 
     def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
-        for key, member in pairs:
-            self._add(keys=[self.key(key)], args=[now, now + ttl, member, int(ttl * 1000) + 1000], client=pipe)
-        pipe.execute()
+        self._run_scripts(
+            [(self._add, [self.key(key)], [now, now + ttl, member, int(ttl * 1000) + 1000]) for key, member in pairs]
+        )
 
     def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
         now = time.time()
+        return [int(n) for n in self._run_scripts([(self._remove, [self.key(k)], [now, m]) for k, m in pairs])]
+
+    def _run_scripts(self, calls: list[_ScriptCall]) -> list[Any]:
+        """Each (script, keys, args) by EVALSHA in one pipeline, one round trip: redis-py's own
+        pipelined scripts ask SCRIPT EXISTS before every pipeline, a second one. The calls of a
+        script the server no longer has (a restart, SCRIPT FLUSH) load it and run again, once."""
+        answers = self._pipelined(calls)
+        missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+        if missing:
+            for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+                script.sha = self._redis.script_load(script.script)
+            for i, answer in zip(missing, self._pipelined([calls[i] for i in missing]), strict=True):
+                answers[i] = answer
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers
+
+    def _pipelined(self, calls: list[_ScriptCall]) -> list[Any]:
+        if not calls:
+            return []
         pipe = self._redis.pipeline(transaction=False)
-        for key, member in pairs:
-            self._remove(keys=[self.key(key)], args=[now, member], client=pipe)
-        return [int(n) for n in pipe.execute()]
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
 
     def live_counts(self, keys: list[str]) -> list[int]:
         if not keys:
