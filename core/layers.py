@@ -1,8 +1,9 @@
 """The channel layer, and publishing to its groups from the worker threads where services run.
 
 `ChatChannelLayer` is channels-redis' `RedisPubSubChannelLayer` with a socket's specific channel
-kept in its own process (no Redis SUBSCRIBE per socket) and a slotted inbox: it makes each open
-socket cheaper (docs/websocket.md, "Our subclass"). `publisher()` is how services publish.
+kept in its own process (no Redis SUBSCRIBE per socket), a slotted inbox, and the groups that
+sockets join together subscribed by one SUBSCRIBE: it makes each open socket cheaper
+(docs/websocket.md, "Our subclass"). `publisher()` is how services publish.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any, Protocol
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
 from django.conf import settings
 
 from core import store
 
-__all__ = ["ChatChannelLayer", "ChatLoopLayer", "Inbox", "Publish", "publisher"]
+__all__ = ["ChatChannelLayer", "ChatLoopLayer", "Inbox", "Publish", "SubscribingShard", "publisher"]
 
 logger = logging.getLogger("channels_redis.pubsub")  # the base layer's logger: same messages, same place
 
@@ -87,11 +88,81 @@ class Inbox:
                 return
 
 
+class _Changes:
+    """Subscriptions asked of a shard while its last change waited for the lock: each name's
+    latest wish (True: subscribed), and the future their callers wait on."""
+
+    __slots__ = ("done", "task", "wanted")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.wanted: dict[str, bool] = {}
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.task: asyncio.Task[None] | None = None
+
+
+class SubscribingShard(RedisSingleShardConnection):  # type: ignore[misc]
+    """channels-redis' shard connection, whose `subscribe` and `unsubscribe` calls made while one
+    change waits for the shard's lock go out together, as one SUBSCRIBE and one UNSUBSCRIBE: a
+    burst of connects or closes costs a command or two per batch, not one per socket
+    (docs/benchmarks.md, "batched SUBSCRIBE"). Each call still returns once its change is made,
+    or raises what Redis raised. Calls for the same name keep their order: the last one wins,
+    as it would have one after the other."""
+
+    def __init__(self, host: Any, channel_layer: Any) -> None:
+        super().__init__(host, channel_layer)
+        self._changes: _Changes | None = None
+
+    async def subscribe(self, channel: str) -> None:
+        await self._change(channel, subscribed=True)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._change(channel, subscribed=False)
+
+    async def _change(self, channel: str, *, subscribed: bool) -> None:
+        changes = self._changes
+        if changes is None:
+            changes = self._changes = _Changes(asyncio.get_running_loop())
+            changes.task = asyncio.ensure_future(self._apply(changes))
+        changes.wanted[channel] = subscribed
+        await asyncio.shield(changes.done)  # a caller cancelled leaves the others their change
+
+    async def _apply(self, changes: _Changes) -> None:
+        try:
+            async with self._lock:
+                if self._changes is changes:
+                    self._changes = None  # calls from now on make the next batch
+                wanted = changes.wanted.items()
+                add = [name for name, on in wanted if on and name not in self._subscribed_to]
+                drop = [name for name, on in wanted if not on and name in self._subscribed_to]
+                if add or drop:
+                    self._ensure_redis()
+                    self._ensure_receiver()
+                if add:
+                    await self._pubsub.subscribe(*add)
+                    self._subscribed_to.update(add)
+                if drop:
+                    await self._pubsub.unsubscribe(*drop)
+                    self._subscribed_to.difference_update(drop)
+        except BaseException as exc:
+            if self._changes is changes:
+                self._changes = None
+            if isinstance(exc, Exception):
+                changes.done.set_exception(exc)
+                changes.done.exception()  # retrieved: each waiting caller raises it
+            else:
+                changes.done.cancel()
+                raise
+        else:
+            changes.done.set_result(None)
+
+
 class ChatLoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]
-    """The per-event-loop half of the layer: local inboxes for channels made by `new_channel()`."""
+    """The per-event-loop half of the layer: local inboxes for channels made by `new_channel()`,
+    on `SubscribingShard`s."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._shards: list[SubscribingShard] = [SubscribingShard(shard.host, self) for shard in self._shards]
         # Channels this process receives on that *are* subscribed in Redis (names it did not
         # make itself, received on with `receive()`). Empty in this app.
         self._subscribed: set[str] = set()

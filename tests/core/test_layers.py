@@ -373,3 +373,93 @@ async def test_group_clean_up_is_unchanged(prefix: str) -> None:
         assert await _eventually_subscribed(prefix, set()) == set()  # the last member out unsubscribes
     finally:
         await layer.flush()
+
+
+# --- SubscribingShard: the SUBSCRIBEs and UNSUBSCRIBEs of a burst go out together ---------------
+
+
+def _count_commands(monkeypatch: pytest.MonkeyPatch, loop_layer: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """Record each SUBSCRIBE and UNSUBSCRIBE command the layer's shards send, with its names."""
+    sent: list[tuple[str, tuple[str, ...]]] = []
+    for shard in loop_layer._shards:
+        shard._ensure_redis()
+        pubsub = shard._pubsub
+        for command in ("subscribe", "unsubscribe"):
+            original = getattr(pubsub, command)
+
+            async def recorded(*names: str, _original: Any = original, _command: str = command) -> Any:
+                sent.append((_command, names))
+                return await _original(*names)
+
+            monkeypatch.setattr(pubsub, command, recorded)
+    return sent
+
+
+@needs_redis
+async def test_groups_joined_together_are_subscribed_by_one_command(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = _make_layer(prefix)
+    try:
+        sent = _count_commands(monkeypatch, layer._get_layer())
+        channels = [await layer.new_channel() for _ in range(50)]
+        await asyncio.gather(*(layer.group_add(f"user.{n}", c) for n, c in enumerate(channels)))
+        names = {f"{prefix}__group__user.{n}" for n in range(50)}
+        assert [(command, set(batch)) for command, batch in sent] == [("subscribe", names)]
+        assert await _eventually_subscribed(prefix, names) == names
+        await asyncio.gather(*(layer.group_discard(f"user.{n}", c) for n, c in enumerate(channels)))
+        assert [(command, set(batch)) for command, batch in sent[1:]] == [("unsubscribe", names)]
+        assert await _eventually_subscribed(prefix, set()) == set()
+    finally:
+        await layer.flush()
+
+
+@needs_redis
+async def test_a_group_left_before_its_subscribe_went_out_is_not_subscribed(prefix: str) -> None:
+    """One after the other the base layer would subscribe, then unsubscribe: nothing is left
+    subscribed either way."""
+    layer = _make_layer(prefix)
+    try:
+        lonely, other = await layer.new_channel(), await layer.new_channel()
+        joining = asyncio.ensure_future(layer.group_add("user.1", lonely))
+        also = asyncio.ensure_future(layer.group_add("user.2", other))
+        await asyncio.sleep(0)  # both wait on the same pending change
+        await layer.group_discard("user.1", lonely)
+        await asyncio.gather(joining, also)
+        assert await _eventually_subscribed(prefix, {f"{prefix}__group__user.2"}) == {f"{prefix}__group__user.2"}
+        await layer.group_add("user.1", lonely)  # and joining again later subscribes it
+        both = {f"{prefix}__group__user.1", f"{prefix}__group__user.2"}
+        assert await _eventually_subscribed(prefix, both) == both
+    finally:
+        await layer.flush()
+
+
+@needs_redis
+async def test_a_caller_cancelled_while_waiting_leaves_the_others_their_subscribe(prefix: str) -> None:
+    layer = _make_layer(prefix)
+    try:
+        first, second = await layer.new_channel(), await layer.new_channel()
+        cancelled = asyncio.ensure_future(layer.group_add("user.1", first))
+        kept = asyncio.ensure_future(layer.group_add("user.2", second))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await kept
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await layer.group_send("user.2", {"type": "t", "n": 2})
+        assert await asyncio.wait_for(layer.receive(second), 5) == {"type": "t", "n": 2}
+    finally:
+        await layer.flush()
+
+
+async def test_each_caller_of_a_failed_subscribe_gets_the_error(prefix: str) -> None:
+    """An unreachable Redis fails every group_add of the batch (Session.start closes the socket)."""
+    layer = ChatChannelLayer(hosts=[{"address": "redis://127.0.0.1:1/0"}], prefix=prefix)
+    try:
+        channels = [await layer.new_channel() for _ in range(3)]
+        outcomes = await asyncio.gather(
+            *(layer.group_add(f"user.{n}", c) for n, c in enumerate(channels)), return_exceptions=True
+        )
+        assert [type(o).__name__ for o in outcomes] == ["ConnectionError"] * 3
+    finally:
+        await layer.flush()
