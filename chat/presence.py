@@ -8,7 +8,7 @@ online or in a room forever.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 
@@ -83,9 +83,10 @@ def _sockets_connected(sockets: list[tuple[int, str]]) -> list[tuple[int, bool]]
 
 
 @lossy(lambda: None)
-def went_away(user_id: int, since: str) -> None:
-    """The user's last socket closed at `since` (its offline is announced after the grace)."""
-    store.shared().add(gone_key(user_id), since, _announced_ttl())
+def went_away(user_ids: list[int], since: str) -> None:
+    """These users' last sockets closed at `since` (their offline is announced after the grace),
+    in one round trip."""
+    store.shared().add_all([(gone_key(user_id), since) for user_id in user_ids], _announced_ttl())
 
 
 @lossy(bool)
@@ -102,12 +103,33 @@ def announce_offline(user_id: int, since: str) -> bool:
     )
 
 
-@lossy(bool)
 def socket_closed(user_id: int, channel_name: str, conversation_ids: Iterable[int]) -> bool:
-    """Forget a socket and its room entries in one round trip; True when it was the user's last."""
-    pairs = [(room_key(conversation_id, user_id), channel_name) for conversation_id in conversation_ids]
-    pairs.append((user_key(user_id), channel_name))
-    return store.shared().remove_all(pairs)[-1] == 0
+    """`sockets_closed` for one socket."""
+    return sockets_closed([(user_id, channel_name, conversation_ids)])[0]
+
+
+def sockets_closed(sockets: Sequence[tuple[int, str, Iterable[int]]]) -> list[bool]:
+    """Forget each (user id, channel name, conversation ids) socket and its room entries, in order
+    and in one round trip: whether it was its user's last. False for each when the store is
+    unreachable (the entries lapse after PRESENCE_TTL_SECONDS)."""
+    closed = _sockets_closed(sockets)
+    return closed if closed is not None else [False] * len(sockets)
+
+
+def _unclosed() -> list[bool] | None:
+    return None
+
+
+@lossy(_unclosed)
+def _sockets_closed(sockets: Sequence[tuple[int, str, Iterable[int]]]) -> list[bool] | None:
+    pairs: list[tuple[str, str]] = []
+    users: list[int] = []  # where each socket's user entry sits in `pairs`
+    for user_id, channel_name, conversation_ids in sockets:
+        pairs += [(room_key(conversation_id, user_id), channel_name) for conversation_id in conversation_ids]
+        pairs.append((user_key(user_id), channel_name))
+        users.append(len(pairs) - 1)
+    left = store.shared().remove_all(pairs)
+    return [left[index] == 0 for index in users]
 
 
 @lossy(lambda: None)

@@ -73,16 +73,29 @@ def socket_beat(*, user: User, channel_name: str, conversation_ids: list[int]) -
     presence.heartbeat(user.pk, channel_name, conversation_ids)
 
 
-def socket_closed(*, user: User, channel_name: str, conversation_ids: list[int]) -> datetime | None:
-    """Forget a socket and its rooms. On the user's last one, store last_seen_at and return it:
-    the caller calls `went_offline` PRESENCE_GRACE_SECONDS later (at once with no grace), so a
-    user who comes back within it is not announced offline and online again."""
-    if not presence.socket_closed(user.pk, channel_name, conversation_ids):
-        return None
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A socket that closed: its user, its channel and the conversation rooms it sat in."""
+
+    user_id: int
+    channel_name: str
+    conversation_ids: tuple[int, ...]
+
+
+def sockets_closed(closings: list[Closing]) -> list[datetime | None]:
+    """Forget the sockets that close together on a process and their rooms, in one store round
+    trip (docs/benchmarks.md, "close batches"). For each that was its user's last, store
+    last_seen_at (one statement for all) and return it: the caller calls `went_offline`
+    PRESENCE_GRACE_SECONDS later (at once with no grace), so a user who comes back within it is
+    not announced offline and online again. None for the others."""
+    lasts = presence.sockets_closed([(c.user_id, c.channel_name, c.conversation_ids) for c in closings])
+    gone = sorted({c.user_id for c, last in zip(closings, lasts, strict=True) if last})
+    if not gone:
+        return [None] * len(closings)
     now = timezone.now()
-    User.objects.filter(pk=user.pk).update(last_seen_at=now)
-    presence.went_away(user.pk, _since(now))
-    return now
+    User.objects.filter(pk__in=gone).update(last_seen_at=now)
+    presence.went_away(gone, _since(now))
+    return [now if last else None for last in lasts]
 
 
 def went_offline(*, user_id: int, last_seen_at: datetime) -> None:

@@ -66,6 +66,27 @@ async def _openings_in_thread(openings: list[sockets.Opening]) -> list[sockets.O
     return await in_thread(sockets.sockets_opened)(openings)
 
 
+# Sockets that close together, per worker-thread call: a mass disconnect (a network blip, a load
+# balancer draining) is recorded in a few calls instead of one per socket, which had the event
+# loop seconds behind and daphne killing sessions mid-clean-up (docs/benchmarks.md, "close batches").
+CLOSE_BATCH_MAX = 200
+CLOSE_BATCHES_IN_FLIGHT = 1
+
+
+async def _closings_in_thread(closings: list[sockets.Closing]) -> list[None]:
+    """Record the closes and schedule the offline announcements here, not in each session: a
+    session that daphne stops early (its application close timeout) still has its close recorded."""
+    try:
+        last_seen = await in_thread(sockets.sockets_closed)(closings)
+    except Exception:
+        logger.exception("presence update on disconnect failed", extra={"sockets": len(closings)})
+        return [None] * len(closings)
+    for closing, seen in zip(closings, last_seen, strict=True):
+        if seen is not None:
+            _went_offline_later(closing.user_id, seen)
+    return [None] * len(closings)
+
+
 class Socket(Protocol):
     """What the session needs of its consumer."""
 
@@ -234,20 +255,17 @@ class Session:
         if user is None:
             return
         layer, channel = self.socket.channel_layer, self.socket.channel_name
+        # Queued first: the close is recorded even if the session is stopped while it leaves the groups.
+        recorded = queue_for_loop(
+            _closings_in_thread, max_batch=CLOSE_BATCH_MAX, in_flight=CLOSE_BATCHES_IN_FLIGHT
+        ).submit(sockets.Closing(user.pk, channel, tuple(sorted(self.rooms))))
         try:
             await layer.group_discard(events.user_group(user.pk), channel)
             for conversation_id in self.rooms:
                 await layer.group_discard(events.conversation_group(conversation_id), channel)
         except Exception:
             logger.warning("leaving the channel layer's groups failed", exc_info=True)
-        try:
-            last_seen = await in_thread(sockets.socket_closed)(
-                user=user, channel_name=channel, conversation_ids=sorted(self.rooms)
-            )
-            if last_seen is not None:
-                _went_offline_later(user.pk, last_seen)
-        except Exception:
-            logger.exception("presence update on disconnect failed", extra={"user_id": user.pk})
+        await recorded
 
 
 # Offline announcements waiting out PRESENCE_GRACE_SECONDS after a user's last socket closed: held

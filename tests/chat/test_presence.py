@@ -62,6 +62,30 @@ def test_closing_a_socket_without_rooms(store: Any) -> None:
     assert online_among([2]) == set()
 
 
+def test_sockets_closing_together_answer_as_one_after_the_other(store: Any) -> None:
+    """One round trip for the sockets that close together on a process: of a user's two, only the
+    second was the last, and each socket's rooms are left."""
+    for user_id, channel in ((1, "a"), (1, "b"), (2, "c"), (3, "d")):
+        presence.socket_connected(user_id, channel)
+    presence.room_joined(10, 1, "a")
+    presence.room_joined(10, 2, "c")
+    closings = [(1, "a", [10]), (2, "c", [10]), (1, "b", []), (3, "x", [])]  # "x" was never open
+    assert presence.sockets_closed(closings) == [False, True, True, False]
+    assert online_among([1, 2, 3]) == {3}
+    assert not presence.user_in_room(10, 1) and not presence.user_in_room(10, 2)
+
+
+def test_closes_are_lost_not_raised_when_the_store_is_unreachable(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis
+
+    def unreachable(pairs: list[tuple[str, str]]) -> list[int]:
+        raise redis.ConnectionError("Redis is away")
+
+    presence.socket_connected(1, "a")
+    monkeypatch.setattr(store, "remove_all", unreachable)
+    assert presence.sockets_closed([(1, "a", [10]), (2, "b", [])]) == [False, False]
+
+
 def test_the_heartbeat_refreshes_the_user_and_every_room_entry(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import time as real_time
     from types import SimpleNamespace
@@ -98,7 +122,7 @@ def test_a_user_back_within_the_grace_is_not_news_and_their_offline_is_called_of
     back is no announcement, and the pending offline no longer applies."""
     assert presence.socket_connected(5, "a") == (1, True)
     assert presence.socket_closed(5, "a", []) is True
-    presence.went_away(5, "1.0")
+    presence.went_away([5], "1.0")
     assert presence.socket_connected(5, "b") == (1, False)  # still announced online
     assert presence.socket_closed(5, "b", []) is True
     assert presence.announce_offline(5, "1.0") is False  # the close it came back from was forgotten
@@ -107,6 +131,6 @@ def test_a_user_back_within_the_grace_is_not_news_and_their_offline_is_called_of
 def test_a_user_announced_offline_is_news_again(store: Any) -> None:
     assert presence.socket_connected(6, "a") == (1, True)
     assert presence.socket_closed(6, "a", []) is True
-    presence.went_away(6, "2.0")
+    presence.went_away([6], "2.0")
     assert presence.announce_offline(6, "2.0") is True
     assert presence.socket_connected(6, "b") == (1, True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -577,6 +578,68 @@ async def test_presence_online_on_first_socket_offline_on_last(
     assert offline["isOnline"] is False and offline["lastSeenAt"].endswith("Z")
     stored = await database_sync_to_async(lambda: User.objects.get(pk=bob.pk).last_seen_at)()
     assert stored is not None
+
+
+async def test_sockets_closing_together_are_recorded_in_one_call(
+    open_socket: Opener, alice: User, make_user: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A mass disconnect costs a worker-thread call per batch, not per socket (chat.ws.session)."""
+    from chat import presence
+    from chat.services import sockets
+
+    settings.PRESENCE_GRACE_SECONDS = 0
+    from chat.services.messages import send_message
+
+    def users_writing_to_alice() -> list[User]:
+        users = [make_user(f"closer{n}") for n in range(8)]
+        for user in users:
+            send_message(sender=user, request=SendRequest(receiver_id=alice.pk, content="hi"))
+        return users
+
+    others = await database_sync_to_async(users_writing_to_alice)()
+    watcher = await open_socket(alice)
+    clients = [await open_socket(other) for other in others]
+    for _ in others:
+        assert (await watcher.expect("presence"))["data"]["isOnline"] is True
+    batches: list[int] = []
+    real = sockets.sockets_closed
+
+    def recorded(closings: list[sockets.Closing]) -> Any:
+        batches.append(len(closings))
+        return real(closings)
+
+    monkeypatch.setattr(sockets, "sockets_closed", recorded)
+    await asyncio.gather(*(c.c.disconnect(timeout=10) for c in clients))
+    assert sum(batches) == len(others) and len(batches) <= 2, batches
+    offline = {(await watcher.expect("presence"))["data"]["userId"] for _ in others}
+    assert offline == {other.pk for other in others}
+    online = await database_sync_to_async(lambda: [presence.socket_connected(o.pk, "probe")[1] for o in others])()
+    assert online == [True] * len(others)  # every socket was forgotten: each user's next is news
+
+
+async def test_a_session_stopped_while_leaving_its_groups_still_goes_offline(
+    open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """daphne stops a session that outlives its application close timeout (as the communicator
+    does here after 0.2 s): the close was queued before anything that can hang, so it is kept."""
+    from core.layers import ChatLoopLayer
+
+    settings.PRESENCE_GRACE_SECONDS = 0
+    await make_conversation(alice, bob)
+    watcher = await open_socket(alice)
+    token = await database_sync_to_async(lambda: tokens_for(bob)["access"])()
+    leaving = WebsocketCommunicator(application, f"/ws/chat/?token={token}")  # not the fixture's: it is stopped here
+    assert (await leaving.connect())[0]
+    assert (await watcher.expect("presence"))["data"]["isOnline"] is True
+
+    async def hangs(self: Any, group: str, channel: str) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(ChatLoopLayer, "group_discard", hangs)
+    with contextlib.suppress(asyncio.CancelledError):
+        await leaving.disconnect(timeout=0.2)
+    offline = (await watcher.expect("presence"))["data"]
+    assert (offline["userId"], offline["isOnline"]) == (bob.pk, False)
 
 
 async def test_presence_is_not_sent_to_strangers(open_socket: Opener, alice: User, carol: User) -> None:

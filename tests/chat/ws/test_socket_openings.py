@@ -1,5 +1,6 @@
 """Sockets that start together start in one call (chat.services.sockets.sockets_opened): one
-statement and one store round trip for all of them, and still each answered on its own."""
+statement and one store round trip for all of them, and still each answered on its own. Sockets
+that close together close in one call too (sockets_closed)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,25 @@ async def test_users_coming_online_in_one_batch_are_each_announced_once_to_their
     for listener in ("bob", "dave", "stranger"):  # alice's second socket is no news; strangers hear nothing
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(layer.receive(heard[listener]), timeout=QUIET)
+
+
+@pytest.mark.django_db
+def test_sockets_closing_together_store_last_seen_in_one_statement(alice: User, bob: User, carol: User) -> None:
+    for user, channel in ((alice, "alice-1"), (alice, "alice-2"), (bob, "bob-1"), (carol, "carol-1")):
+        presence.socket_connected(user.pk, channel)
+    closings = [
+        sockets.Closing(alice.pk, "alice-1", ()),
+        sockets.Closing(bob.pk, "bob-1", (7,)),
+        sockets.Closing(alice.pk, "alice-2", ()),
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        answers = sockets.sockets_closed(closings)
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    first, bobs, last = answers
+    assert first is None and bobs is not None and last == bobs  # alice's first socket was not her last
+    seen = dict(User.objects.filter(pk__in=[alice.pk, bob.pk, carol.pk]).values_list("pk", "last_seen_at"))
+    assert seen == {alice.pk: bobs, bob.pk: bobs, carol.pk: None}
+    since = f"{bobs.timestamp():.6f}"  # the closes they went away at, for the offline announcements
+    assert presence.announce_offline(bob.pk, since) is True
+    assert presence.announce_offline(carol.pk, since) is False
+    assert sockets.sockets_closed([sockets.Closing(carol.pk, "carol-2", ())]) == [None]  # not carol's socket
