@@ -6,9 +6,11 @@ Services and selectors both ask here; neither imports the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from accounts.models import User
 from chat.models import Conversation, Message
-from core.db import MAX_ID, by_pk
+from core.db import MAX_ID, by_pk, by_pks_with
 from core.errors import NotFound
 
 
@@ -20,9 +22,23 @@ def conversation_of_participant(user: User, conversation_id: int, *, lock: bool 
         conversation = Conversation.objects.filter(pk=conversation_id).select_for_update().first()
     else:
         conversation = by_pk(Conversation, conversation_id)
+    answer = _of_participant(user, conversation)
+    if isinstance(answer, NotFound):
+        raise answer
+    return answer
+
+
+def _of_participant(user: User, conversation: Conversation | None) -> Conversation | NotFound:
     if conversation is None or not conversation.has_participant(user.pk):
-        raise NotFound("No such conversation.")
+        return NotFound("No such conversation.")
     return conversation
+
+
+def conversations_of_participants(requests: Sequence[tuple[User, int]]) -> list[Conversation | NotFound]:
+    """`conversation_of_participant` for each (user, conversation id), in one statement: the
+    conversation, or the NotFound to raise for it."""
+    found = by_pks_with(Conversation, [conversation_id for _, conversation_id in requests])
+    return [_of_participant(user, row[0] if (row := found.get(cid)) is not None else None) for user, cid in requests]
 
 
 def require_participant(user: User, conversation: Conversation) -> Conversation:

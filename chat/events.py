@@ -184,9 +184,11 @@ def typing(user_id: int, conversation_id: int, *, stopped: bool) -> None:
     _after_commit("typing", lambda: [_to(room, "user_stopped_typing" if stopped else "user_typing", data)])
 
 
-def room_joined(user: User, conversation_id: int) -> None:
-    data = payloads.room_joined(user, conversation_id)
-    _after_commit("user_joined", lambda: [_to([conversation_group(conversation_id)], "user_joined", data)])
+def rooms_joined(joined: list[tuple[User, int]]) -> None:
+    """user_joined to each (user, conversation id)'s room, in one publish."""
+    if joined:
+        items = [(conversation_id, payloads.room_joined(user, conversation_id)) for user, conversation_id in joined]
+        _after_commit("user_joined", lambda: [_to([conversation_group(c)], "user_joined", data) for c, data in items])
 
 
 def room_left(user: User, conversation_id: int) -> None:

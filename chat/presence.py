@@ -144,10 +144,26 @@ def heartbeat(user_id: int, channel_name: str, conversation_ids: Iterable[int]) 
 # --- Conversation rooms --------------------------------------------------------------------
 
 
-@lossy(lambda: True)
 def room_joined(conversation_id: int, user_id: int, channel_name: str) -> bool:
     """Put a socket in a room; whether it is the user's first there (on any process)."""
-    return store.shared().add(room_key(conversation_id, user_id), channel_name, PRESENCE_TTL_SECONDS) == 1
+    return rooms_joined([(conversation_id, user_id, channel_name)])[0]
+
+
+def rooms_joined(entries: Sequence[tuple[int, int, str]]) -> list[bool]:
+    """Put each (conversation id, user id, channel name) socket in its room, in order and in one
+    round trip: whether it is its user's first there. True for each when the store is unreachable."""
+    joined = _rooms_joined(entries)
+    return joined if joined is not None else [True] * len(entries)
+
+
+def _unjoined() -> list[bool] | None:
+    return None
+
+
+@lossy(_unjoined)
+def _rooms_joined(entries: Sequence[tuple[int, int, str]]) -> list[bool] | None:
+    pairs = [(room_key(conversation_id, user_id), channel) for conversation_id, user_id, channel in entries]
+    return [count == 1 for count in store.shared().add_all(pairs, PRESENCE_TTL_SECONDS)]
 
 
 @lossy(lambda: True)

@@ -51,5 +51,10 @@ def allow_stop_typing(user_id: int, conversation_id: int) -> bool:
 def allow_room_event(user_id: int, conversation_id: int, kind: str) -> bool:
     """Whether a user_joined / user_left (`kind`) may be forwarded: at most one of each per
     ROOM_EVENT_INTERVAL_SECONDS per user and room, so leave/join loops do not flood the room."""
-    key = f"presence:rate:room:{kind}:{conversation_id}:{user_id}"
-    return ratelimit.first_in(key, seconds=float(settings.ROOM_EVENT_INTERVAL_SECONDS), what=kind)
+    return allow_room_events([(user_id, conversation_id)], kind)[0]
+
+
+def allow_room_events(rooms: list[tuple[int, int]], kind: str) -> list[bool]:
+    """`allow_room_event` for each (user id, conversation id), in one store round trip."""
+    keys = [f"presence:rate:room:{kind}:{conversation_id}:{user_id}" for user_id, conversation_id in rooms]
+    return ratelimit.first_in_all(keys, seconds=float(settings.ROOM_EVENT_INTERVAL_SECONDS), what=kind)

@@ -39,15 +39,22 @@ def take(key: str, *, count: int, seconds: int, what: str = "event", message: st
 
 def first_in(key: str, *, seconds: float, what: str = "event") -> bool:
     """Whether this is the first event under `key` in the last `seconds` (a throttle)."""
-    member = uuid.uuid4().hex
+    return first_in_all([key], seconds=seconds, what=what)[0]
+
+
+def first_in_all(keys: list[str], *, seconds: float, what: str = "event") -> list[bool]:
+    """`first_in` for each key, in order (a key twice: only its first can be), in one round trip
+    and one more for the events that were not first. True for each when the store is unreachable."""
+    members = [(key, uuid.uuid4().hex) for key in keys]
     try:
-        if store.shared().add(key, member, seconds) == 1:
-            return True
-        store.shared().remove(key, member)
+        firsts = [count == 1 for count in store.shared().add_all(members, seconds)]
+        refused = [member for member, first in zip(members, firsts, strict=True) if not first]
+        if refused:
+            store.shared().remove_all(refused)
     except STORE_ERRORS as exc:
         _store_error(exc, what)
-        return True
-    return False
+        return [True] * len(keys)
+    return firsts
 
 
 def raise_flag(key: str, *, seconds: float, what: str = "flag") -> None:

@@ -79,7 +79,7 @@ class Store(Protocol):
         `first.flag_member` added to `first.flag_key`. Returns, per entry, the live count with the
         member and whether that flag was newly raised."""
 
-    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> list[int]:
         """`add` for each (key, member), in one round trip where the store has them."""
 
     def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
@@ -151,9 +151,8 @@ class MemoryStore:
             flags[first.flag_member] = now + first.flag_ttl
             return count, raised
 
-    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
-        for key, member in pairs:
-            self.add(key, member, ttl)
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> list[int]:
+        return [self.add(key, member, ttl) for key, member in pairs]
 
     def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
         return [self.remove(key, member) for key, member in pairs]
@@ -267,11 +266,12 @@ class RedisStore:
             calls.append((self._add_first, keys, args))
         return [(int(count), bool(raised)) for count, raised in self._run_scripts(calls)]
 
-    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> None:
+    def add_all(self, pairs: list[tuple[str, str]], ttl: float) -> list[int]:
         now = time.time()
-        self._run_scripts(
-            [(self._add, [self.key(key)], [now, now + ttl, member, int(ttl * 1000) + 1000]) for key, member in pairs]
-        )
+        calls: list[_ScriptCall] = [
+            (self._add, [self.key(key)], [now, now + ttl, member, int(ttl * 1000) + 1000]) for key, member in pairs
+        ]
+        return [int(n) for n in self._run_scripts(calls)]
 
     def remove_all(self, pairs: list[tuple[str, str]]) -> list[int]:
         now = time.time()

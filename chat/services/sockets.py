@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.auth import SocketIdentity
 from accounts.models import User
 from chat import events, presence, ratelimit
-from chat.access import conversation_of_participant, require_participant
+from chat.access import conversations_of_participants, require_participant
 from chat.models import Conversation
 from chat.selectors.people import SocketOwner, partner_ids, socket_owners
 from core.errors import DomainError
@@ -109,14 +109,29 @@ def _since(moment: datetime) -> str:
     return f"{moment.timestamp():.6f}"
 
 
-def join_room(*, user: User, conversation_id: int, channel_name: str) -> Conversation:
-    """Put a socket in a conversation room (participants only) and tell the room."""
-    conversation = conversation_of_participant(user, conversation_id)
-    if presence.room_joined(conversation.pk, user.pk, channel_name) and ratelimit.allow_room_event(
-        user.pk, conversation.pk, "joined"
-    ):
-        events.room_joined(user, conversation.pk)
-    return conversation
+@dataclass(frozen=True, slots=True)
+class Joining:
+    """A socket asking into a conversation room."""
+
+    user: User
+    conversation_id: int
+    channel_name: str
+
+
+def rooms_joined(joinings: list[Joining]) -> list[Conversation | DomainError]:
+    """Put the sockets that ask together into their conversation rooms (participants only) and
+    tell each room of a user's first socket there (at most once per ROOM_EVENT_INTERVAL_SECONDS):
+    one statement, one store round trip for the rooms and one for the throttle, one publish
+    (docs/benchmarks.md, "join batches"). Each gets its conversation or its own NotFound."""
+    answers: list[Conversation | DomainError] = list(
+        conversations_of_participants([(j.user, j.conversation_id) for j in joinings])
+    )
+    entered = [(j, c) for j, c in zip(joinings, answers, strict=True) if isinstance(c, Conversation)]
+    firsts = presence.rooms_joined([(c.pk, j.user.pk, j.channel_name) for j, c in entered])
+    news = [(j.user, c.pk) for (j, c), first in zip(entered, firsts, strict=True) if first]
+    allowed = ratelimit.allow_room_events([(user.pk, conversation_id) for user, conversation_id in news], "joined")
+    events.rooms_joined([item for item, allow in zip(news, allowed, strict=True) if allow])
+    return answers
 
 
 def leave_room(*, user: User, conversation: Conversation, channel_name: str) -> None:

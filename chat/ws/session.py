@@ -28,7 +28,7 @@ from chat.access import conversation_of_participant
 from chat.models import Conversation
 from chat.services import sockets
 from chat.ws.batches import queue_for_loop
-from core.errors import Unauthenticated
+from core.errors import DomainError, Unauthenticated
 
 logger = logging.getLogger("chat.socket")
 
@@ -64,6 +64,15 @@ CONNECT_BATCHES_IN_FLIGHT = 2
 
 async def _openings_in_thread(openings: list[sockets.Opening]) -> list[sockets.Opened]:
     return await in_thread(sockets.sockets_opened)(openings)
+
+
+# Rooms joined together (a reconnect storm rejoins every socket's rooms), per worker-thread call.
+JOIN_BATCH_MAX = 100
+JOIN_BATCHES_IN_FLIGHT = 2
+
+
+async def _joinings_in_thread(joinings: list[sockets.Joining]) -> list[Conversation | DomainError]:
+    return await in_thread(sockets.rooms_joined)(joinings)
 
 
 # Sockets that close together, per worker-thread call: a mass disconnect (a network blip, a load
@@ -181,9 +190,12 @@ class Session:
     async def join(self, conversation_id: int) -> None:
         if conversation_id in self.rooms:
             return
-        conversation = await in_thread(sockets.join_room)(
-            user=self.require_user(), conversation_id=conversation_id, channel_name=self.socket.channel_name
-        )
+        joining = sockets.Joining(self.require_user(), conversation_id, self.socket.channel_name)
+        conversation = await queue_for_loop(
+            _joinings_in_thread, max_batch=JOIN_BATCH_MAX, in_flight=JOIN_BATCHES_IN_FLIGHT
+        ).submit(joining)
+        if isinstance(conversation, DomainError):
+            raise conversation
         self.known[conversation_id] = self.rooms[conversation_id] = conversation
         await self.socket.channel_layer.group_add(events.conversation_group(conversation_id), self.socket.channel_name)
 

@@ -110,6 +110,16 @@ def test_typing_is_forwarded_once_per_interval_per_conversation(settings: Any, c
     assert ratelimit.allow_typing(1, 100)
 
 
+def test_room_events_asked_together_are_throttled_as_one_after_the_other(settings: Any, clock: _Clock) -> None:
+    settings.ROOM_EVENT_INTERVAL_SECONDS = 1
+    rooms = [(1, 100), (1, 100), (2, 100), (1, 101)]
+    assert ratelimit.allow_room_events(rooms, "joined") == [True, False, True, True]
+    assert ratelimit.allow_room_events(rooms, "joined") == [False] * 4
+    assert ratelimit.allow_room_events(rooms, "left") == [True, False, True, True]  # each kind its own
+    clock.now += 1.01
+    assert ratelimit.allow_room_events(rooms, "joined") == [True, False, True, True]
+
+
 class _DownStore(store.MemoryStore):
     def add(self, key: str, member: str, ttl: float) -> int:
         raise ConnectionError("redis is down")
@@ -121,6 +131,7 @@ def test_an_unreachable_store_fails_open(settings: Any, monkeypatch: pytest.Monk
     for _ in range(3):
         ratelimit.check_message_rate(12)
     assert ratelimit.allow_typing(12, 1)
+    assert ratelimit.allow_room_events([(12, 1), (12, 1)], "joined") == [True, True]
 
 
 @pytest.mark.django_db

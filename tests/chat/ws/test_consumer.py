@@ -617,6 +617,29 @@ async def test_sockets_closing_together_are_recorded_in_one_call(
     assert online == [True] * len(others)  # every socket was forgotten: each user's next is news
 
 
+async def test_rooms_joined_at_once_are_joined_in_one_call_each_answered(
+    open_socket: Opener, alice: User, bob: User, carol: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat.services import sockets
+
+    conversation = await make_conversation(alice, bob)
+    clients = [await open_socket(alice) for _ in range(4)] + [await open_socket(carol)]
+    batches: list[int] = []
+    real = sockets.rooms_joined
+
+    def recorded(joinings: list[sockets.Joining]) -> Any:
+        batches.append(len(joinings))
+        return real(joinings)
+
+    monkeypatch.setattr(sockets, "rooms_joined", recorded)
+    replies = await asyncio.gather(
+        *(c.request("join_conversation", {"conversationId": conversation.pk}) for c in clients)
+    )
+    assert [r["event"] for r in replies] == ["ack"] * 4 + ["error"]
+    assert replies[-1]["data"]["code"] == "not_found"  # carol is not in it
+    assert sum(batches) == len(clients) and len(batches) <= 3, batches  # two batches in flight, then the rest
+
+
 async def test_a_session_stopped_while_leaving_its_groups_still_goes_offline(
     open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
@@ -760,14 +783,14 @@ async def test_worker_threads_give_their_database_connections_back(
     from chat.services import sockets
 
     used: list[Any] = []
-    real_join = sockets.join_room
+    real_join = sockets.rooms_joined
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         result = real_join(*args, **kwargs)
         used.append(connections["default"])  # this worker thread's connection, open right now
         return result
 
-    monkeypatch.setattr(sockets, "join_room", spy)
+    monkeypatch.setattr(sockets, "rooms_joined", spy)
     conversation = await make_conversation(alice, bob)
     client = await open_socket(alice)
     await client.call("join_conversation", {"conversationId": conversation.pk})

@@ -1,6 +1,6 @@
 """Sockets that start together start in one call (chat.services.sockets.sockets_opened): one
 statement and one store round trip for all of them, and still each answered on its own. Sockets
-that close together close in one call too (sockets_closed)."""
+that join rooms together (rooms_joined) or close together (sockets_closed) do so in one call too."""
 
 from __future__ import annotations
 
@@ -103,3 +103,42 @@ def test_sockets_closing_together_store_last_seen_in_one_statement(alice: User, 
     assert presence.announce_offline(bob.pk, since) is True
     assert presence.announce_offline(carol.pk, since) is False
     assert sockets.sockets_closed([sockets.Closing(carol.pk, "carol-2", ())]) == [None]  # not carol's socket
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_rooms_joined_together_are_checked_by_one_statement_and_each_told_once(
+    alice: User, bob: User, carol: User, settings: Any
+) -> None:
+    settings.ROOM_EVENT_INTERVAL_SECONDS = 60
+    theirs = await database_sync_to_async(lambda: (send(alice, bob).conversation, send(carol, bob).conversation))()
+    ab, cb = theirs
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(events.conversation_group(ab.pk), listener)
+    await layer.group_add(events.conversation_group(cb.pk), listener)
+    joinings = [
+        sockets.Joining(alice, ab.pk, "alice-1"),
+        sockets.Joining(alice, cb.pk, "alice-1"),  # not hers: NotFound, as for an id that does not exist
+        sockets.Joining(bob, ab.pk, "bob-1"),
+        sockets.Joining(alice, ab.pk, "alice-2"),  # her second socket there: no news
+        sockets.Joining(bob, 2**63, "bob-1"),  # beyond any id
+    ]
+
+    def joined() -> tuple[list[Any], int]:
+        with CaptureQueriesContext(connection) as queries:
+            answers = sockets.rooms_joined(joinings)
+        return answers, len(queries)
+
+    answers, statements = await database_sync_to_async(joined)()
+    assert statements == 1
+    assert [a.pk if not isinstance(a, Exception) else type(a).__name__ for a in answers] == [
+        ab.pk, "NotFound", ab.pk, ab.pk, "NotFound",
+    ]  # fmt: skip
+    told = [await asyncio.wait_for(layer.receive(listener), timeout=2) for _ in range(2)]
+    assert sorted((m["event"], m["data"]["userId"]) for m in told) == sorted(
+        [("user_joined", alice.pk), ("user_joined", bob.pk)]
+    )
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(listener), timeout=QUIET)
+    assert await database_sync_to_async(presence.user_in_room)(ab.pk, alice.pk)
+    assert not await database_sync_to_async(presence.user_in_room)(cb.pk, alice.pk)
