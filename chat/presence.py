@@ -14,7 +14,7 @@ from django.conf import settings
 
 from accounts.presence import user_key
 from core import store
-from core.store import FirstMember, RedisStore, lossy
+from core.store import FirstMember, PopIf, RedisStore, lossy
 
 PRESENCE_TTL_SECONDS = float(settings.PRESENCE_TTL_SECONDS)
 HEARTBEAT_SECONDS = PRESENCE_TTL_SECONDS / 3
@@ -89,18 +89,27 @@ def went_away(user_ids: list[int], since: str) -> None:
     store.shared().add_all([(gone_key(user_id), since) for user_id in user_ids], _announced_ttl())
 
 
-@lossy(bool)
-def announce_offline(user_id: int, since: str) -> bool:
-    """Whether to announce the user offline now: no socket of theirs came back since `since` and
-    none is open on any process, and they were announced online. Atomic, so of the processes
-    whose last socket of the user closed one announces, and none while a socket came back."""
-    return store.shared().pop_if(
-        announced_key(user_id),
-        "online",
-        empty_key=user_key(user_id),
-        present_key=gone_key(user_id),
-        present_member=since,
-    )
+def announce_offline(user_ids: list[int], since: str) -> list[bool]:
+    """For each user, whether to announce them offline now: no socket of theirs came back since
+    `since` and none is open on any process, and they were announced online. Atomic for each, so
+    of the processes whose last socket of the user closed one announces, and none while a socket
+    came back; one round trip for all. False for each when the store is unreachable."""
+    announced = _announce_offline(user_ids, since)
+    return announced if announced is not None else [False] * len(user_ids)
+
+
+def _unannounced() -> list[bool] | None:
+    return None
+
+
+@lossy(_unannounced)
+def _announce_offline(user_ids: list[int], since: str) -> list[bool] | None:
+    entries = [
+        PopIf(announced_key(user_id), "online", empty_key=user_key(user_id), present_key=gone_key(user_id),
+              present_member=since)
+        for user_id in user_ids
+    ]  # fmt: skip
+    return store.shared().pop_if_all(entries)
 
 
 def socket_closed(user_id: int, channel_name: str, conversation_ids: Iterable[int]) -> bool:

@@ -55,6 +55,17 @@ def lossy[T](default: Callable[[], T]) -> Callable[[Callable[..., T]], Callable[
 
 
 @dataclass(frozen=True, slots=True)
+class PopIf:
+    """What `Store.pop_if_all` removes, and on what condition (see there)."""
+
+    key: str
+    member: str
+    empty_key: str
+    present_key: str
+    present_member: str
+
+
+@dataclass(frozen=True, slots=True)
 class FirstMember:
     """What `Store.add_first_all` changes around a key's members (see there)."""
 
@@ -90,10 +101,11 @@ class Store(Protocol):
     def pop(self, key: str, member: str) -> bool:
         """Remove `member`; whether it was live."""
 
-    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
-        """Remove `member` from `key` if `empty_key` has no live member and `present_member` is
-        live in `present_key` (which it leaves then); whether a live `member` was removed. Atomic:
-        nothing can change the keys between the checks and the removal."""
+    def pop_if_all(self, entries: list[PopIf]) -> list[bool]:
+        """For each entry, in order and in one round trip where the store has them: remove
+        `member` from `key` if `empty_key` has no live member and `present_member` is live in
+        `present_key` (which it leaves then); whether a live `member` was removed. Atomic for each
+        entry: nothing can change its keys between the checks and the removal."""
 
     def clear(self) -> None: ...
 
@@ -167,12 +179,17 @@ class MemoryStore:
         with self._lock:
             return self._live(key, now).pop(member, None) is not None
 
-    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
+    def pop_if_all(self, entries: list[PopIf]) -> list[bool]:
         now = time.time()
         with self._lock:
-            if self._live(empty_key, now) or self._live(present_key, now).pop(present_member, None) is None:
-                return False
-            return self._live(key, now).pop(member, None) is not None
+            return [self._pop_if(entry, now) for entry in entries]
+
+    def _pop_if(self, entry: PopIf, now: float) -> bool:
+        if self._live(entry.empty_key, now):
+            return False
+        if self._live(entry.present_key, now).pop(entry.present_member, None) is None:
+            return False
+        return self._live(entry.key, now).pop(entry.member, None) is not None
 
     def clear(self) -> None:
         with self._lock:
@@ -313,9 +330,17 @@ class RedisStore:
     def pop(self, key: str, member: str) -> bool:
         return bool(self._pop(keys=[self.key(key)], args=[time.time(), member]))
 
-    def pop_if(self, key: str, member: str, *, empty_key: str, present_key: str, present_member: str) -> bool:
-        keys = [self.key(key), self.key(empty_key), self.key(present_key)]
-        return bool(self._pop_if(keys=keys, args=[time.time(), member, present_member]))
+    def pop_if_all(self, entries: list[PopIf]) -> list[bool]:
+        now = time.time()
+        calls: list[_ScriptCall] = [
+            (
+                self._pop_if,
+                [self.key(e.key), self.key(e.empty_key), self.key(e.present_key)],
+                [now, e.member, e.present_member],
+            )
+            for e in entries
+        ]
+        return [bool(popped) for popped in self._run_scripts(calls)]
 
     def clear(self) -> None:
         keys = list(self._redis.scan_iter(match=self.key("*"), count=1000))

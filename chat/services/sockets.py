@@ -98,11 +98,13 @@ def sockets_closed(closings: list[Closing]) -> list[datetime | None]:
     return [now if last else None for last in lasts]
 
 
-def went_offline(*, user_id: int, last_seen_at: datetime) -> None:
-    """Tell partners the user went offline, unless a socket of theirs came back since their last
-    one closed at `last_seen_at` (once, on whichever process asks first)."""
-    if presence.announce_offline(user_id, _since(last_seen_at)):
-        events.presence_changed([(user_id, False, last_seen_at, partner_ids(user_id))])
+def went_offline(*, user_ids: list[int], last_seen_at: datetime) -> None:
+    """Tell each user's partners they went offline, unless a socket of theirs came back since
+    their last one closed at `last_seen_at` (once, on whichever process asks first): the users
+    of one close batch, in one store round trip and one publish."""
+    announced = presence.announce_offline(user_ids, _since(last_seen_at))
+    gone = [user_id for user_id, announce in zip(user_ids, announced, strict=True) if announce]
+    events.presence_changed([(user_id, False, last_seen_at, partner_ids(user_id)) for user_id in gone])
 
 
 def _since(moment: datetime) -> str:

@@ -128,6 +128,14 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels sh
         await self._send("connected", {"userId": identity.user.pk})
         return identity
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' websocket_disconnect without its `aclose_old_connections()`: a hop per close
+        to the one thread-sensitive thread, which no code here uses (`in_thread` closes its own
+        connections), and which a mass disconnect queued thousands deep (docs/benchmarks.md,
+        "disconnect hop"). The session leaves its groups itself (`self.groups` stays empty)."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def disconnect(self, code: int) -> None:
         if self._counted:
             self._counted = False

@@ -90,9 +90,10 @@ async def _closings_in_thread(closings: list[sockets.Closing]) -> list[None]:
     except Exception:
         logger.exception("presence update on disconnect failed", extra={"sockets": len(closings)})
         return [None] * len(closings)
-    for closing, seen in zip(closings, last_seen, strict=True):
-        if seen is not None:
-            _went_offline_later(closing.user_id, seen)
+    gone = [closing.user_id for closing, seen in zip(closings, last_seen, strict=True) if seen is not None]
+    seen_at = next((seen for seen in last_seen if seen is not None), None)  # one moment for the batch
+    if seen_at is not None:
+        _went_offline_later(gone, seen_at)
     return [None] * len(closings)
 
 
@@ -285,11 +286,12 @@ class Session:
 _after_grace: set[asyncio.Future[None]] = set()
 
 
-def _went_offline_later(user_id: int, last_seen_at: datetime) -> None:
-    """sockets.went_offline after PRESENCE_GRACE_SECONDS, on this process's loop."""
+def _went_offline_later(user_ids: list[int], last_seen_at: datetime) -> None:
+    """sockets.went_offline after PRESENCE_GRACE_SECONDS, on this process's loop: one call for the
+    users whose last sockets closed in one batch."""
 
     def due() -> None:
-        task = asyncio.ensure_future(in_thread(sockets.went_offline)(user_id=user_id, last_seen_at=last_seen_at))
+        task = asyncio.ensure_future(in_thread(sockets.went_offline)(user_ids=user_ids, last_seen_at=last_seen_at))
         _after_grace.add(task)
         task.add_done_callback(_announced)
 

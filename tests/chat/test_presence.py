@@ -125,12 +125,23 @@ def test_a_user_back_within_the_grace_is_not_news_and_their_offline_is_called_of
     presence.went_away([5], "1.0")
     assert presence.socket_connected(5, "b") == (1, False)  # still announced online
     assert presence.socket_closed(5, "b", []) is True
-    assert presence.announce_offline(5, "1.0") is False  # the close it came back from was forgotten
+    assert presence.announce_offline([5], "1.0") == [False]  # the close it came back from was forgotten
 
 
 def test_a_user_announced_offline_is_news_again(store: Any) -> None:
     assert presence.socket_connected(6, "a") == (1, True)
     assert presence.socket_closed(6, "a", []) is True
     presence.went_away([6], "2.0")
-    assert presence.announce_offline(6, "2.0") is True
+    assert presence.announce_offline([6], "2.0") == [True]
     assert presence.socket_connected(6, "b") == (1, True)
+
+
+def test_offlines_asked_together_are_each_decided_on_their_own(store: Any) -> None:
+    """One round trip for a close batch's users: gone and announced online (7), back on another
+    socket (8), never announced (9), and 7 asked twice (announced once)."""
+    for user_id in (7, 8):
+        presence.socket_connected(user_id, "a")
+        presence.sockets_closed([(user_id, "a", [])])
+    presence.socket_connected(8, "b")
+    presence.went_away([7, 8, 9], "3.0")
+    assert presence.announce_offline([7, 8, 9, 7], "3.0") == [True, False, False, False]

@@ -640,6 +640,30 @@ async def test_rooms_joined_at_once_are_joined_in_one_call_each_answered(
     assert sum(batches) == len(clients) and len(batches) <= 3, batches  # two batches in flight, then the rest
 
 
+async def test_a_disconnect_makes_no_hop_to_the_thread_sensitive_thread(
+    open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Channels' base handler closes old connections on the one shared thread at every close."""
+    from channels.generic import websocket
+
+    settings.PRESENCE_GRACE_SECONDS = 0
+    await make_conversation(alice, bob)
+    watcher = await open_socket(alice)
+    token = await database_sync_to_async(lambda: tokens_for(bob)["access"])()
+    leaving = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
+    assert (await leaving.connect())[0]
+    assert (await watcher.expect("presence"))["data"]["isOnline"] is True
+    hops: list[str] = []
+
+    async def recorded() -> None:
+        hops.append("aclose_old_connections")
+
+    monkeypatch.setattr(websocket, "aclose_old_connections", recorded)
+    await leaving.disconnect(timeout=10)
+    assert (await watcher.expect("presence"))["data"]["isOnline"] is False  # the close was handled
+    assert hops == []
+
+
 async def test_a_session_stopped_while_leaving_its_groups_still_goes_offline(
     open_socket: Opener, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:

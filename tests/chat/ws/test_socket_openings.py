@@ -100,8 +100,8 @@ def test_sockets_closing_together_store_last_seen_in_one_statement(alice: User, 
     seen = dict(User.objects.filter(pk__in=[alice.pk, bob.pk, carol.pk]).values_list("pk", "last_seen_at"))
     assert seen == {alice.pk: bobs, bob.pk: bobs, carol.pk: None}
     since = f"{bobs.timestamp():.6f}"  # the closes they went away at, for the offline announcements
-    assert presence.announce_offline(bob.pk, since) is True
-    assert presence.announce_offline(carol.pk, since) is False
+    assert presence.announce_offline([bob.pk], since) == [True]
+    assert presence.announce_offline([carol.pk], since) == [False]
     assert sockets.sockets_closed([sockets.Closing(carol.pk, "carol-2", ())]) == [None]  # not carol's socket
 
 
