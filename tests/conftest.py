@@ -35,6 +35,19 @@ def media_root(settings: Any, tmp_path: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _sync_thread_connection_returned() -> Iterator[None]:
+    """Async tests reach the database through asgiref's one thread-sensitive thread
+    (database_sync_to_async), whose connection stays checked out of the pool after the test: the
+    next test would count it as held by its own code. Nothing in the app uses that thread (the
+    consumer's `in_thread` has its own workers, and Channels' per-close hop to it is gone)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
+@pytest.fixture(autouse=True)
 def _clean_presence() -> Iterator[None]:
     store.shared().clear()
     yield
