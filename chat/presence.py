@@ -9,6 +9,7 @@ online or in a room forever.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.conf import settings
 
@@ -59,11 +60,12 @@ def sockets_connected(sockets: list[tuple[int, str]]) -> list[tuple[int, bool]]:
     return recorded if recorded is not None else [(0, False)] * len(sockets)
 
 
-def _unrecorded() -> list[tuple[int, bool]] | None:
+def _unknown() -> Any:
+    """The batched calls' answer when the store is unreachable: their callers fill in each item."""
     return None
 
 
-@lossy(_unrecorded)
+@lossy(_unknown)
 def _sockets_connected(sockets: list[tuple[int, str]]) -> list[tuple[int, bool]] | None:
     entries = [
         (
@@ -98,11 +100,7 @@ def announce_offline(user_ids: list[int], since: str) -> list[bool]:
     return announced if announced is not None else [False] * len(user_ids)
 
 
-def _unannounced() -> list[bool] | None:
-    return None
-
-
-@lossy(_unannounced)
+@lossy(_unknown)
 def _announce_offline(user_ids: list[int], since: str) -> list[bool] | None:
     entries = [
         PopIf(announced_key(user_id), "online", empty_key=user_key(user_id), present_key=gone_key(user_id),
@@ -125,11 +123,7 @@ def sockets_closed(sockets: Sequence[tuple[int, str, Iterable[int]]]) -> list[bo
     return closed if closed is not None else [False] * len(sockets)
 
 
-def _unclosed() -> list[bool] | None:
-    return None
-
-
-@lossy(_unclosed)
+@lossy(_unknown)
 def _sockets_closed(sockets: Sequence[tuple[int, str, Iterable[int]]]) -> list[bool] | None:
     pairs: list[tuple[str, str]] = []
     users: list[int] = []  # where each socket's user entry sits in `pairs`
@@ -165,11 +159,7 @@ def rooms_joined(entries: Sequence[tuple[int, int, str]]) -> list[bool]:
     return joined if joined is not None else [True] * len(entries)
 
 
-def _unjoined() -> list[bool] | None:
-    return None
-
-
-@lossy(_unjoined)
+@lossy(_unknown)
 def _rooms_joined(entries: Sequence[tuple[int, int, str]]) -> list[bool] | None:
     pairs = [(room_key(conversation_id, user_id), channel) for conversation_id, user_id, channel in entries]
     return [count == 1 for count in store.shared().add_all(pairs, PRESENCE_TTL_SECONDS)]

@@ -580,6 +580,19 @@ async def test_presence_online_on_first_socket_offline_on_last(
     assert stored is not None
 
 
+def _batch_sizes(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """The size of each batch `module.name` is called with from now on (it still runs)."""
+    sizes: list[int] = []
+    real = getattr(module, name)
+
+    def recorded(batch: list[Any]) -> Any:
+        sizes.append(len(batch))
+        return real(batch)
+
+    monkeypatch.setattr(module, name, recorded)
+    return sizes
+
+
 async def test_sockets_closing_together_are_recorded_in_one_call(
     open_socket: Opener, alice: User, make_user: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
@@ -601,14 +614,7 @@ async def test_sockets_closing_together_are_recorded_in_one_call(
     clients = [await open_socket(other) for other in others]
     for _ in others:
         assert (await watcher.expect("presence"))["data"]["isOnline"] is True
-    batches: list[int] = []
-    real = sockets.sockets_closed
-
-    def recorded(closings: list[sockets.Closing]) -> Any:
-        batches.append(len(closings))
-        return real(closings)
-
-    monkeypatch.setattr(sockets, "sockets_closed", recorded)
+    batches = _batch_sizes(monkeypatch, sockets, "sockets_closed")
     await asyncio.gather(*(c.c.disconnect(timeout=10) for c in clients))
     assert sum(batches) == len(others) and len(batches) <= 2, batches
     offline = {(await watcher.expect("presence"))["data"]["userId"] for _ in others}
@@ -624,14 +630,7 @@ async def test_rooms_joined_at_once_are_joined_in_one_call_each_answered(
 
     conversation = await make_conversation(alice, bob)
     clients = [await open_socket(alice) for _ in range(4)] + [await open_socket(carol)]
-    batches: list[int] = []
-    real = sockets.rooms_joined
-
-    def recorded(joinings: list[sockets.Joining]) -> Any:
-        batches.append(len(joinings))
-        return real(joinings)
-
-    monkeypatch.setattr(sockets, "rooms_joined", recorded)
+    batches = _batch_sizes(monkeypatch, sockets, "rooms_joined")
     replies = await asyncio.gather(
         *(c.request("join_conversation", {"conversationId": conversation.pk}) for c in clients)
     )
